@@ -1,0 +1,49 @@
+namespace Dataplane.Diagnostics;
+
+/// <summary>
+/// Why a packet was dropped. Every drop on the packet path has exactly one reason and bumps its counter
+/// in <see cref="DropCounters"/>; nothing on the packet path throws.
+/// </summary>
+public enum DropReason
+{
+    /// <summary>Not dropped.</summary>
+    None = 0,
+
+    // ---- malformed input (checked construction failed) ----
+    /// <summary>Shorter than the header that must be there.</summary>
+    Truncated,
+    /// <summary>IP version nibble is not what the encapsulation carries (4, or 6 where allowed).</summary>
+    BadIpVersion,
+    /// <summary>IPv4 IHL below 5 or beyond the packet.</summary>
+    BadIpHeaderLength,
+    /// <summary>IPv4 total length / IPv6 payload length disagrees with the bytes received.</summary>
+    BadTotalLength,
+
+    // ---- VXLAN receive checks (as strict as the Linux kernel, vxlan_core.c vxlan_rcv) ----
+    /// <summary>VXLAN I flag clear, or any other flag / reserved bit set (SKB_DROP_REASON_VXLAN_INVALID_HDR).</summary>
+    VxlanInvalidHeader,
+    /// <summary>VNI is not ours (VXLAN_VNI_NOT_FOUND).</summary>
+    VniMismatch,
+    /// <summary>Inner destination MAC is not our VTEP MAC (kernel: PACKET_OTHERHOST, never delivered to IP).</summary>
+    InnerDestinationNotOurs,
+    /// <summary>Inner source MAC equals our own VTEP MAC (SKB_DROP_REASON_LOCAL_MAC).</summary>
+    InnerSourceIsOurs,
+    /// <summary>Inner frame is neither IPv4 nor IPv6 (nor an ARP request we answer).</summary>
+    UnsupportedEtherType,
+
+    // ---- forwarding ----
+    /// <summary>TTL reached 0 on decrement.</summary>
+    TtlExpired,
+    /// <summary>No route for the destination (an ICMP net-unreachable may be sent instead).</summary>
+    NoRoute,
+    /// <summary>Larger than the MTU of the device it would be written to; never truncated.</summary>
+    TooBig,
+    /// <summary>Datagram from an underlay address that holds no lease.</summary>
+    UnknownSource,
+    /// <summary>No free buffer in the pool.</summary>
+    PoolExhausted,
+    /// <summary>The kernel refused the send or write.</summary>
+    IoError,
+    /// <summary>Other layer-2 traffic we do not handle (VXLAN mode).</summary>
+    UnsupportedL2,
+}
