@@ -63,6 +63,12 @@ public sealed class PacketBuffer
     /// <summary>Underlay peer: the sender of a received datagram, or the destination of one to send.</summary>
     public UnderlayEndpoint Peer { get; set; }
 
+    /// <summary>
+    /// Outer IPv4 TOS byte the encapsulation wants for this datagram (VXLAN copies the inner ECN bits, as the
+    /// kernel does); the underlay applies it per packet where it can. 0 for flannel-udp.
+    /// </summary>
+    public byte OuterTos { get; set; }
+
     /// <summary>Empties the buffer and puts the packet start <paramref name="headroom"/> bytes into the window.</summary>
     public void Reset(int headroom = DefaultHeadroom)
     {
@@ -70,6 +76,7 @@ public sealed class PacketBuffer
         Offset = headroom;
         Length = 0;
         Peer = default;
+        OuterTos = 0;
     }
 
     /// <summary>Sets the packet length after a read into <see cref="Writable"/>.</summary>

@@ -1,0 +1,84 @@
+using Dataplane.Buffers;
+using Dataplane.Diagnostics;
+using Dataplane.Forwarding;
+using Dataplane.Packets;
+
+namespace Dataplane.Encapsulation;
+
+/// <summary>
+/// flannel's udp backend wire format (reference/flannel.md §1): the UDP payload is the bare IPv4 packet. No
+/// header, no VNI, no authentication. TTL is decremented on send and on receive with an RFC 1624 checksum patch,
+/// as <c>tun_to_udp</c>/<c>udp_to_tun</c> in flannel's proxy_amd64.c do, so a cross-host pod→pod packet loses 4
+/// from its TTL over udp (2 for the two kernel forwarding hops, 2 here).
+/// </summary>
+/// <remarks>
+/// Stricter than flannel where flannel is sloppy, never where it would break interop with a real flannel peer:
+/// <list type="bullet">
+/// <item>we check version 4, IHL and Total Length (flannel checks only length ≥ 20); a real peer only sends
+/// what its TUN gave it, which always passes;</item>
+/// <item>a TTL of 0 is dropped (flannel's u8 decrement wraps it to 255 and forwards it);</item>
+/// <item>a datagram larger than our TUN MTU is a counted drop (flannel's recv into a tun_mtu buffer silently
+/// truncates it and the kernel then discards the damaged packet);</item>
+/// <item>bytes after Total Length are trimmed rather than written to the TUN.</item>
+/// </list>
+/// </remarks>
+public sealed class FlannelUdpEncapsulation : IEncapsulation
+{
+    /// <summary>flannel's udp backend port (<c>defaultPort = 8285</c>, udp_amd64.go).</summary>
+    public const ushort FlannelDefaultPort = 8285;
+
+    /// <summary>Outer IPv4 (20) + UDP (8): flannel's <c>encapOverhead = 28</c>.</summary>
+    public const int WireOverhead = 28;
+
+    /// <summary>Creates the format with the largest inner packet allowed (the TUN MTU: external MTU − 28).</summary>
+    public FlannelUdpEncapsulation(int maxInnerLength = 65535 - WireOverhead)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxInnerLength, Ipv4Header.MinimumLength);
+        MaxInnerLength = maxInnerLength;
+    }
+
+    /// <summary>Largest inner packet sent or accepted: the TUN MTU.</summary>
+    public int MaxInnerLength { get; }
+
+    /// <inheritdoc/>
+    public EncapsulationKind Kind => EncapsulationKind.FlannelUdp;
+
+    /// <inheritdoc/>
+    public int HeaderLength => 0;
+
+    /// <inheritdoc/>
+    public int Overhead => WireOverhead;
+
+    /// <inheritdoc/>
+    public ushort DefaultPort => FlannelDefaultPort;
+
+    /// <inheritdoc/>
+    public DropReason Encapsulate(PacketBuffer packet, in NextHop nextHop)
+    {
+        var reason = PrepareInner(packet);
+        if (reason != DropReason.None)
+            return reason;
+        packet.Peer = nextHop.Endpoint;
+        packet.OuterTos = 0; // flannel's socket never sets IP_TOS
+        return DropReason.None;
+    }
+
+    /// <inheritdoc/>
+    public DropReason Decapsulate(PacketBuffer packet) => PrepareInner(packet);
+
+    // Both directions do the same thing to the inner packet: validate, trim to Total Length, enforce the MTU,
+    // decrement TTL.
+    private DropReason PrepareInner(PacketBuffer packet)
+    {
+        if (!Ipv4Header.TryCreate(packet.Data, out var ip, out var reason))
+            return reason;
+        int total = ip.TotalLength;
+        if (total > MaxInnerLength)
+            return DropReason.TooBig;
+        if (!ip.TryDecrementTimeToLive())
+            return DropReason.TtlExpired;
+        if (total != packet.Length)
+            packet.SetLength(total);
+        return DropReason.None;
+    }
+}
