@@ -36,6 +36,12 @@ public sealed class PacketBuffer
         Reset(headroom);
     }
 
+    /// <summary>The pool this buffer belongs to (null for a standalone buffer); set once by the pool.</summary>
+    internal PacketBufferPool? Pool { get; init; }
+
+    /// <summary>This buffer's index in <see cref="Pool"/> (its free-list slot); meaningless without a pool.</summary>
+    internal int PoolIndex { get; init; }
+
     /// <summary>The backing (pinned) array.</summary>
     public byte[] Array => _array;
 
