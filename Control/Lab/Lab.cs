@@ -1,0 +1,241 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+
+namespace Control.Lab;
+
+/// <summary>
+/// The namespace lab: N "nodes" on a shared underlay, each running <c>dataplane run</c> on the embedded lease store
+/// with its own subnet file, each with one "pod" attached through the Debian CNI bridge plugin. Used by
+/// <c>dataplane lab</c>, the README demo, the end-to-end tests and the benchmark.
+/// </summary>
+/// <remarks>
+/// Nothing touches the root namespace's routes: root-namespace objects are only the transient veth ends, which are
+/// moved into the lab namespaces at once. <see cref="Down"/> removes everything carrying the lab prefix and is
+/// idempotent, so it also cleans up after a crashed run.
+/// </remarks>
+internal sealed class Lab
+{
+    private readonly LabLayout _layout;
+    private readonly TextWriter _log;
+
+    public Lab(LabLayout? layout = null, TextWriter? log = null)
+    {
+        _layout = layout ?? new LabLayout();
+        _log = log ?? TextWriter.Null;
+    }
+
+    public LabLayout Layout => _layout;
+
+    /// <summary>Builds the lab; on failure everything built so far is removed again.</summary>
+    public void Up(LabOptions options)
+    {
+        if (options.Nodes is < 1 or > 200)
+            throw new LabException($"--nodes must be 1..200, got {options.Nodes}");
+        if (options.Backend is not ("udp" or "vxlan"))
+            throw new LabException($"--backend must be udp or vxlan, got '{options.Backend}'");
+        Down();
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(_layout.LeaseDir, "subnets"));
+            File.WriteAllText(Path.Combine(_layout.LeaseDir, "config"),
+                $"{{\"Network\":\"{LabLayout.Network}\",\"Backend\":{{\"Type\":\"{options.Backend}\"}}}}\n");
+            Step("underlay bridge");
+            var ul = LabLayout.UnderlayNamespace;
+            LabShell.Ok($"ip netns add {ul}");
+            LabShell.InNs(ul, "ip link set lo up");
+            LabShell.InNs(ul, "ip link add br0 type bridge");
+            LabShell.InNs(ul, "ip link set br0 up");
+            for (int i = 1; i <= options.Nodes; i++)
+                AddNode(i);
+            if (!options.StartDaemons)
+                return;
+            for (int i = 1; i <= options.Nodes; i++)
+                StartDaemon(i, options);
+            for (int i = 1; i <= options.Nodes; i++)
+                AttachPod(i);
+        }
+        catch
+        {
+            Down();
+            throw;
+        }
+    }
+
+    /// <summary>Adds node i: namespace, underlay veth, forwarding on.</summary>
+    public void AddNode(int i)
+    {
+        Step($"node {i}");
+        var ns = LabLayout.NodeNamespace(i);
+        Directory.CreateDirectory(_layout.NodeDir(i));
+        LabShell.Ok($"ip netns add {ns}");
+        LabShell.InNs(ns, "ip link set lo up");
+        var a = LabLayout.VethNode(i);
+        var b = LabLayout.VethBridge(i);
+        LabShell.Ok($"ip link add {a} type veth peer name {b}");
+        LabShell.Ok($"ip link set {a} netns {ns} name eth0");
+        LabShell.Ok($"ip link set {b} netns {LabLayout.UnderlayNamespace} name n{i}");
+        LabShell.InNs(LabLayout.UnderlayNamespace, $"ip link set n{i} master br0 up");
+        LabShell.InNs(ns, $"ip addr add {LabLayout.UnderlayAddress(i)}/24 dev eth0");
+        LabShell.InNs(ns, "ip link set eth0 up");
+        LabShell.InNs(ns, "sysctl -qw net.ipv4.ip_forward=1");
+    }
+
+    /// <summary>Starts node i's daemon in the background (detached: it outlives <c>lab up</c>).</summary>
+    public void StartDaemon(int i, LabOptions options)
+    {
+        Step($"daemon {i}");
+        var args = new List<string>(DataplaneCommand())
+        {
+            "run", "--lease-dir", _layout.LeaseDir, "--iface", "eth0", "--subnet-file", _layout.SubnetFile(i),
+        };
+        if (options.IpMasq)
+            args.Add("--ip-masq");
+        args.AddRange(options.DaemonArgs);
+        var quoted = string.Join(' ', args.Select(Quote));
+        // setsid + exec: the daemon gets its own session, so it survives this process and is killed by lab down.
+        var script = $"setsid ip netns exec {LabLayout.NodeNamespace(i)} {quoted} >>{Quote(_layout.DaemonLog(i))} 2>&1 </dev/null & echo $!";
+        var r = LabShell.Run("/bin/sh", ["-c", script]);
+        File.WriteAllText(_layout.PidFile(i), r.StdOut.Trim());
+        WaitFor(() => File.Exists(_layout.SubnetFile(i)), TimeSpan.FromSeconds(20),
+            () => $"node {i}'s daemon wrote no {_layout.SubnetFile(i)}; its log says:\n{TailLog(i)}");
+    }
+
+    /// <summary>Stops node i's daemon with SIGTERM (SIGKILL after <paramref name="grace"/>).</summary>
+    public void StopDaemon(int i, TimeSpan? grace = null)
+    {
+        foreach (var pid in DaemonPids(i))
+        {
+            try
+            {
+                using var p = Process.GetProcessById(pid);
+                LabShell.Try($"kill -TERM {pid}");
+                if (!p.WaitForExit(grace ?? TimeSpan.FromSeconds(5)))
+                    p.Kill(true);
+            }
+            catch (ArgumentException)
+            {
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+        File.Delete(_layout.PidFile(i));
+    }
+
+    /// <summary>Creates pod i and attaches it through CNI; returns the pod address.</summary>
+    public string AttachPod(int i)
+    {
+        Step($"pod {i}");
+        var pod = LabLayout.PodNamespace(i);
+        LabShell.Ok($"ip netns add {pod}");
+        LabShell.InNs(pod, "ip link set lo up");
+        var address = CniAttach.Add(LabLayout.NodeNamespace(i), pod, _layout.SubnetFile(i), _layout.IpamDir(i));
+        File.WriteAllText(_layout.CniResult(i), address);
+        return address;
+    }
+
+    /// <summary>Pod i's address (from the CNI result).</summary>
+    public string PodAddress(int i) => File.ReadAllText(_layout.CniResult(i)).Trim();
+
+    /// <summary>Removes everything the lab made. Idempotent; never throws for what is already gone.</summary>
+    public void Down()
+    {
+        var namespaces = LabShell.Try("ip netns list").StdOut
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split(' ')[0])
+            .Where(n => n.StartsWith(LabLayout.Prefix, StringComparison.Ordinal))
+            .ToList();
+        // Daemons first (SIGTERM lets them remove their routes and masquerade rules), then anything left.
+        foreach (var ns in namespaces.Where(n => n.StartsWith(LabLayout.Prefix + "n", StringComparison.Ordinal)))
+            foreach (var pid in NamespacePids(ns))
+                LabShell.Try($"kill -TERM {pid}");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (DateTime.UtcNow < deadline && namespaces.Any(ns => NamespacePids(ns).Count > 0))
+            Thread.Sleep(100);
+        foreach (var ns in namespaces)
+            foreach (var pid in NamespacePids(ns))
+                LabShell.Try($"kill -KILL {pid}");
+        foreach (var ns in namespaces)
+            LabShell.Try($"ip netns del {ns}");
+        // Transient veth ends left in the root namespace by a crash between "add" and "move".
+        foreach (var line in LabShell.Try("ip -o link show").StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var name = line.Split(':', 3).ElementAtOrDefault(1)?.Trim().Split('@')[0];
+            if (name is not null && name.StartsWith(LabLayout.Prefix, StringComparison.Ordinal))
+                LabShell.Try($"ip link del {name}");
+        }
+        if (Directory.Exists(_layout.Root))
+            Directory.Delete(_layout.Root, recursive: true);
+    }
+
+    /// <summary>Human-readable state: namespaces, daemons, leases, routes, pods.</summary>
+    public string Status()
+    {
+        var sb = new StringBuilder();
+        var namespaces = LabShell.Try("ip netns list").StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split(' ')[0]).Where(n => n.StartsWith(LabLayout.Prefix, StringComparison.Ordinal)).OrderBy(n => n, StringComparer.Ordinal).ToList();
+        if (namespaces.Count == 0)
+            return "lab is down (no dpl-* namespaces)\n";
+        sb.AppendLine(CultureInfo.InvariantCulture, $"namespaces: {string.Join(' ', namespaces)}");
+        for (int i = 1; namespaces.Contains(LabLayout.NodeNamespace(i)); i++)
+        {
+            var pids = DaemonPids(i);
+            sb.AppendLine(CultureInfo.InvariantCulture, $"node {i} ({LabLayout.UnderlayAddress(i)}): daemon {(pids.Count > 0 ? "pid " + string.Join(',', pids) : "not running")}");
+            if (File.Exists(_layout.SubnetFile(i)))
+                sb.AppendLine("  " + File.ReadAllText(_layout.SubnetFile(i)).Trim().Replace("\n", "\n  ", StringComparison.Ordinal));
+            if (File.Exists(_layout.CniResult(i)))
+                sb.AppendLine(CultureInfo.InvariantCulture, $"  pod {LabLayout.PodNamespace(i)}: {PodAddress(i)}");
+            var routes = LabShell.Try($"ip -n {LabLayout.NodeNamespace(i)} route show").StdOut.Trim();
+            sb.AppendLine("  routes: " + routes.Replace("\n", "\n          ", StringComparison.Ordinal));
+        }
+        var subnets = Path.Combine(_layout.LeaseDir, "subnets");
+        if (Directory.Exists(subnets))
+        {
+            sb.AppendLine("leases:");
+            foreach (var f in Directory.GetFiles(subnets).Order(StringComparer.Ordinal))
+                sb.AppendLine(CultureInfo.InvariantCulture, $"  {Path.GetFileName(f)} {File.ReadAllText(f).Trim()}");
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Last lines of node i's daemon log.</summary>
+    public string TailLog(int i, int lines = 20) =>
+        File.Exists(_layout.DaemonLog(i)) ? string.Join('\n', File.ReadAllLines(_layout.DaemonLog(i)).TakeLast(lines)) : "(no log)";
+
+    /// <summary>PIDs of processes in node i's namespace (the daemon and anything it started).</summary>
+    public IReadOnlyList<int> DaemonPids(int i) => NamespacePids(LabLayout.NodeNamespace(i));
+
+    private static List<int> NamespacePids(string ns) =>
+        LabShell.Try($"ip netns pids {ns}").StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(s => int.TryParse(s.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int p) ? p : -1)
+            .Where(p => p > 0).ToList();
+
+    /// <summary>How to start this same dataplane executable (also when running as "dotnet dataplane.dll").</summary>
+    public static IReadOnlyList<string> DataplaneCommand()
+    {
+        var overrideExe = Environment.GetEnvironmentVariable("DATAPLANE_EXE");
+        if (!string.IsNullOrEmpty(overrideExe))
+            return [overrideExe];
+        var process = Environment.ProcessPath ?? "dataplane";
+        if (Path.GetFileNameWithoutExtension(process) == "dotnet")
+            return [process, Assembly.GetEntryAssembly()?.Location ?? "dataplane.dll"];
+        return [process];
+    }
+
+    private static void WaitFor(Func<bool> condition, TimeSpan timeout, Func<string> failure)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new LabException(failure());
+            Thread.Sleep(50);
+        }
+    }
+
+    private static string Quote(string s) => s.All(c => char.IsLetterOrDigit(c) || "-_./=:,".Contains(c, StringComparison.Ordinal)) ? s : "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    private void Step(string what) => _log.WriteLine($"lab: {what}");
+}

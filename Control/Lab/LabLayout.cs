@@ -1,0 +1,55 @@
+using System.Globalization;
+
+namespace Control.Lab;
+
+/// <summary>
+/// Names and paths of the namespace lab. Everything the lab creates carries the <see cref="Prefix"/> so that
+/// <c>lab down</c> can find and remove it even after a crash left no state behind.
+/// </summary>
+/// <remarks>
+/// Node i (1-based): namespace <c>dpl-n{i}</c> with <c>eth0</c> = 198.18.0.{i}/24 on the underlay bridge (namespace
+/// <c>dpl-ul</c>, bridge <c>br0</c>); its pod is namespace <c>dpl-p{i}</c>, attached by the Debian CNI bridge +
+/// host-local plugins the way the flannel CNI plugin would attach it. The overlay Network 10.244.0.0/16 exists only
+/// inside these namespaces. State lives under <see cref="Root"/>.
+/// </remarks>
+internal sealed class LabLayout
+{
+    /// <summary>Prefix of every namespace and root-namespace interface the lab creates.</summary>
+    public const string Prefix = "dpl-";
+
+    /// <summary>Overlay network of the lab.</summary>
+    public const string Network = "10.244.0.0/16";
+
+    public LabLayout(string root = "/run/dataplane-lab") => Root = root;
+
+    /// <summary>State directory (leases, subnet files, logs, pids).</summary>
+    public string Root { get; }
+
+    /// <summary>The shared embedded lease store.</summary>
+    public string LeaseDir => Path.Combine(Root, "leases");
+
+    public static string UnderlayNamespace => Prefix + "ul";
+
+    public static string NodeNamespace(int i) => Prefix + "n" + i.ToString(CultureInfo.InvariantCulture);
+
+    public static string PodNamespace(int i) => Prefix + "p" + i.ToString(CultureInfo.InvariantCulture);
+
+    public static string UnderlayAddress(int i) => "198.18.0." + i.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Temporary root-namespace veth names (moved and renamed at once).</summary>
+    public static string VethNode(int i) => Prefix + "v" + i.ToString(CultureInfo.InvariantCulture) + "a";
+
+    public static string VethBridge(int i) => Prefix + "v" + i.ToString(CultureInfo.InvariantCulture) + "b";
+
+    public string NodeDir(int i) => Path.Combine(Root, "n" + i.ToString(CultureInfo.InvariantCulture));
+
+    public string SubnetFile(int i) => Path.Combine(NodeDir(i), "subnet.env");
+
+    public string DaemonLog(int i) => Path.Combine(NodeDir(i), "daemon.log");
+
+    public string PidFile(int i) => Path.Combine(NodeDir(i), "daemon.pid");
+
+    public string IpamDir(int i) => Path.Combine(NodeDir(i), "ipam");
+
+    public string CniResult(int i) => Path.Combine(NodeDir(i), "cni-result.json");
+}

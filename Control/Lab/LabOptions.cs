@@ -1,0 +1,20 @@
+namespace Control.Lab;
+
+/// <summary>What <c>dataplane lab up</c> builds.</summary>
+internal sealed record LabOptions
+{
+    /// <summary>Number of nodes (each with one pod), 1..200.</summary>
+    public int Nodes { get; init; } = 2;
+
+    /// <summary>Backend type written to the lease store's config: "udp" or "vxlan".</summary>
+    public string Backend { get; init; } = "udp";
+
+    /// <summary>Pass --ip-masq to the daemons.</summary>
+    public bool IpMasq { get; init; }
+
+    /// <summary>Extra arguments for every daemon (e.g. "--io", "per-packet").</summary>
+    public IReadOnlyList<string> DaemonArgs { get; init; } = [];
+
+    /// <summary>Start daemons (false: build namespaces and pods only, e.g. for the plain-routing benchmark).</summary>
+    public bool StartDaemons { get; init; } = true;
+}
