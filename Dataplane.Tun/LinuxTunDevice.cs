@@ -96,6 +96,9 @@ public sealed class LinuxTunDevice : IDisposable
     /// <summary>The interface name the kernel gave the device (e.g. <c>flannel0</c>).</summary>
     public string Name { get; }
 
+    /// <summary>The TUN fd (tests and diagnostics).</summary>
+    internal SafeFdHandle Handle => _fd;
+
     /// <summary>Packets per <see cref="Read(Span{PacketBuffer})"/> / <see cref="Write(ReadOnlySpan{PacketBuffer})"/>: 1 for a plain TUN. Fixed for the object's lifetime.</summary>
     public int BatchSize => 1;
 

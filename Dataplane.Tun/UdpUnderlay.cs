@@ -80,6 +80,9 @@ public sealed class UdpUnderlay : IDisposable
     /// <summary>The bound address and port (the actual port when 0 was asked for).</summary>
     public UnderlayEndpoint LocalEndpoint { get; }
 
+    /// <summary>The socket (tests and diagnostics).</summary>
+    internal SafeFdHandle Handle => _fd;
+
     /// <summary>Datagrams per batch call: 1 (sendto/recvfrom). Fixed for the object's lifetime.</summary>
     public int BatchSize => 1;
 
