@@ -1,3 +1,4 @@
+using Dataplane.Devices;
 using Dataplane.Buffers;
 using Dataplane.Diagnostics;
 using Dataplane.Tun.Interop;
@@ -22,7 +23,7 @@ namespace Dataplane.Tun;
 /// <para>The device has no link settings: address, MTU, up/down and routes are rtnetlink's job
 /// (<see cref="Netlink.RtNetlink"/>).</para>
 /// </remarks>
-public sealed class LinuxTunDevice : IDisposable
+public sealed class LinuxTunDevice : ITunDevice, IDisposable
 {
     private const short IFF_TUN = 0x0001;
     private const short IFF_NO_PI = 0x1000;

@@ -1,3 +1,4 @@
+using Dataplane.Devices;
 using Dataplane.Buffers;
 using Dataplane.Diagnostics;
 using Dataplane.Packets;
@@ -20,7 +21,7 @@ namespace Dataplane.Tun;
 /// <para>Threading: one receiving and one sending thread may share the socket. <see cref="Dispose"/> from
 /// any thread wakes a blocked receive. Buffers are borrowed, never kept.</para>
 /// </remarks>
-public sealed class UdpUnderlay : IDisposable
+public sealed class UdpUnderlay : IUnderlay, IDisposable
 {
     private readonly SafeFdHandle _fd;
     private readonly FdCanceller _canceller = new();
@@ -107,6 +108,13 @@ public sealed class UdpUnderlay : IDisposable
     /// is full it waits for room (backpressure) unless disposed.
     /// </summary>
     public IoResult Send(PacketBuffer packet) => SendCore(packet, tos: -1);
+
+    /// <summary>
+    /// The pump's send: a plain sendto(2) while <see cref="PacketBuffer.OuterTos"/> is 0 (the socket default; almost all
+    /// traffic, since Linux TCP does not initiate ECN by default), and sendmsg(2) with an IP_TOS cmsg only for the
+    /// packets whose inner ECN bits the VXLAN encapsulation copies out. Keeps the common path one cheap syscall.
+    /// </summary>
+    IoResult IUnderlay.Send(PacketBuffer packet) => SendCore(packet, packet.OuterTos == 0 ? -1 : packet.OuterTos);
 
     /// <summary>
     /// As <see cref="Send(PacketBuffer)"/> with this datagram's outer TOS byte (DSCP + ECN) set to

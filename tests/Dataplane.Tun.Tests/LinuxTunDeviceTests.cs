@@ -1,3 +1,4 @@
+using Dataplane.Devices;
 using System.Diagnostics;
 using Dataplane.Buffers;
 using Dataplane.Diagnostics;

@@ -1,3 +1,4 @@
+using Dataplane.Devices;
 using System.Diagnostics;
 using Dataplane.Testing;
 using Dataplane.Tun.Netlink;

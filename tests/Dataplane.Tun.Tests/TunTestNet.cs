@@ -1,3 +1,4 @@
+using Dataplane.Devices;
 using Dataplane.Buffers;
 using Dataplane.Packets;
 using Dataplane.Testing;

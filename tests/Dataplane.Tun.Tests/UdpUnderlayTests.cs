@@ -1,3 +1,4 @@
+using Dataplane.Devices;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using Dataplane.Buffers;
