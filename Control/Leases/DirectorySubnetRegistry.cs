@@ -346,7 +346,7 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
             {
                 return new FileStream(_lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             }
-            catch (IOException e) when (IsSharingViolation(e))
+            catch (IOException e) when (IsLockBusy(e))
             {
                 if (_time.GetTimestamp() > deadline)
                     throw new IOException($"{_lockPath} stayed locked for {LockTimeout.TotalSeconds} s", e);
@@ -355,8 +355,11 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         }
     }
 
-    // .NET reports a busy flock as ERROR_SHARING_VIOLATION (0x80070020), like a Windows share conflict.
-    private static bool IsSharingViolation(IOException e) => e.HResult == unchecked((int)0x80070020);
+    /// <summary>
+    /// True when opening the lock file failed only because another handle holds the flock: on Linux .NET surfaces
+    /// flock's EWOULDBLOCK (11) as the IOException's HResult; ERROR_SHARING_VIOLATION is accepted for safety.
+    /// </summary>
+    internal static bool IsLockBusy(IOException e) => e.HResult is 11 or unchecked((int)0x80070020);
 
     private static bool SameContent(LeaseSnapshot a, LeaseSnapshot b) =>
         a.Leases.SequenceEqual(b.Leases) && a.Corrupt.SequenceEqual(b.Corrupt);
