@@ -10,7 +10,7 @@ namespace Control.Commands;
 internal static class Cli
 {
     /// <summary>The verbs, in help order.</summary>
-    public static IReadOnlyList<IVerb> Verbs { get; } = [new RunVerb(), new AcquireVerb(), new LeasesVerb()];
+    public static IReadOnlyList<IVerb> Verbs { get; } = [new RunVerb(), new AcquireVerb(), new LeasesVerb(), new LabVerb()];
 
     /// <summary>Runs the command line; returns the process exit code.</summary>
     public static int Run(string[] args, CliContext context)
@@ -47,6 +47,11 @@ internal static class Cli
 
     private static List<string> Canonicalize(string[] args, CliContext context)
     {
+        if (args.Length > 1 && Verbs.FirstOrDefault(v => v.Name == args[0]) is { TakesAction: true } actionVerb && !args[1].StartsWith('-'))
+        {
+            var rest = GoFlagSyntax.Normalize(actionVerb.Name, args[2..], actionVerb.Flags, actionVerb.Unsupported, null);
+            return [actionVerb.Name, args[1], .. rest];
+        }
         if (args.Length > 0 && Verbs.FirstOrDefault(v => v.Name == args[0]) is { } verb)
         {
             var rest = GoFlagSyntax.Normalize(verb.Name, args[1..], verb.Flags, verb.Unsupported, verb.ReadsEnvironment ? context.Environment : null);

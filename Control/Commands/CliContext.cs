@@ -21,8 +21,8 @@ internal sealed record CliContext
     /// <summary>Host interfaces (real by default).</summary>
     public IHostInterfaces Host { get; init; } = new SystemHostInterfaces();
 
-    /// <summary>The data path factory (the control-only placeholder until the packet path lands).</summary>
-    public IDataPathFactory DataPaths { get; init; } = new LoggingDataPath.Factory();
+    /// <summary>The data path factory: the Linux TUN/UDP data path; tests may substitute the control-only one.</summary>
+    public IDataPathFactory DataPaths { get; init; } = new TunDataPath.Factory();
 
     /// <summary>When set, stops <c>run</c> instead of SIGTERM/SIGINT (tests).</summary>
     public CancellationToken? Shutdown { get; init; }

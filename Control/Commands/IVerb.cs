@@ -19,4 +19,10 @@ internal interface IVerb
 
     /// <summary>Builds the System.CommandLine command, with its action bound to <paramref name="context"/>.</summary>
     Command Build(CliContext context);
+
+    /// <summary>
+    /// True when the verb takes one action word before its flags (<c>dataplane lab up --nodes 3</c>); the word is
+    /// passed through to System.CommandLine as a positional argument.
+    /// </summary>
+    bool TakesAction => false;
 }

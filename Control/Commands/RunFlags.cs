@@ -24,6 +24,9 @@ internal static class RunFlags
         new("v", FlagKind.Value, "log level: 0 info, 1 debug, 2 trace (-v alone means 1)", "LEVEL"),
         new("lease-dir", FlagKind.Value, "use the embedded lease store in DIR (shared by every node on this machine) instead of etcd", "DIR"),
         new("io", FlagKind.Value, "packet I/O mode of the data path: per-packet (default; the only mode so far)", "MODE"),
+        new("no-guard-route", FlagKind.Bool, "do not install the 'unreachable Network metric 1000' route that keeps pod traffic from leaking out of the default route while the daemon is down or restarting"),
+        new("accept-unknown-peers", FlagKind.Bool, "accept overlay datagrams from underlay addresses that hold no lease (flannel's behaviour; needed when a peer sends from an address other than its PublicIP)"),
+        new("unsafe-control-only", FlagKind.Bool, "TESTING ONLY: run the control plane without a packet data path (no TUN, socket or routes)"),
         new("unsafe-lease-ttl", FlagKind.Value, "TESTING ONLY: lease TTL (Go duration, e.g. 5s) instead of flannel's 24h; needs --lease-dir", "DURATION"),
     ];
 

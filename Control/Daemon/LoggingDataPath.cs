@@ -53,6 +53,6 @@ internal sealed class LoggingDataPath : IDataPath
     internal sealed class Factory : IDataPathFactory
     {
         /// <inheritdoc/>
-        public IDataPath Create(BackendConfig backend, IoMode io) => new LoggingDataPath();
+        public IDataPath Create(BackendConfig backend, RunOptions options) => new LoggingDataPath();
     }
 }

@@ -82,7 +82,7 @@ internal sealed class NodeDaemon
     public async Task<int> RunAsync(CancellationToken shutdown)
     {
         var setup = Setup();
-        var dataPath = _dataPaths.Create(setup.Config.Backend, _options.Io);
+        var dataPath = _dataPaths.Create(setup.Config.Backend, _options);
         var context = new DataPathContext(setup.Interface, setup.Config, setup.Lease, setup.OverlayMtu, setup.VtepMac, _options.Io, _loggers);
         await dataPath.StartAsync(context, shutdown).ConfigureAwait(false);
         _logger.LogInformation("Running with data path {Name}", dataPath.Name);

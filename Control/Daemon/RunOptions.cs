@@ -23,6 +23,15 @@ internal sealed record RunOptions
     /// <summary>--ip-masq (written to FLANNEL_IPMASQ).</summary>
     public bool IpMasq { get; init; }
 
+    /// <summary>False with --no-guard-route: no unreachable guard route for Network.</summary>
+    public bool GuardRoute { get; init; } = true;
+
+    /// <summary>--accept-unknown-peers: do not drop datagrams from addresses holding no lease.</summary>
+    public bool AcceptUnknownPeers { get; init; }
+
+    /// <summary>--unsafe-control-only: no packet data path (tests).</summary>
+    public bool ControlOnly { get; init; }
+
     /// <summary>--subnet-lease-renew-margin.</summary>
     public TimeSpan RenewMargin { get; init; } = TimeSpan.FromMinutes(60);
 

@@ -28,6 +28,8 @@ public class CliTests
             Error = error,
             Environment = name => env is not null && env.TryGetValue(name, out var v) ? v : null,
             Host = FakeHost.Standard(),
+            // In-process runs happen in the root namespace: never the real TUN data path here.
+            DataPaths = new LoggingDataPath.Factory(),
             Logging = false,
             Shutdown = shutdown ?? new CancellationToken(canceled: true),
         };

@@ -14,7 +14,9 @@ public class ProcessTests
     private static string[] RunArgs(TempDir dir, string verb, int node, params string[] extra) =>
     [
         verb, "--iface", "lo", "--public-ip", $"198.18.0.{node}", "--lease-dir", dir["leases"],
-        "--subnet-file", dir[$"node{node}/subnet.env"], "--net-config-path", dir["net.json"], .. extra,
+        "--subnet-file", dir[$"node{node}/subnet.env"], "--net-config-path", dir["net.json"],
+        // These daemons run in the root namespace: never let them create a TUN or overlay routes there.
+        .. (verb == "run" ? new[] { "--unsafe-control-only" } : []), .. extra,
     ];
 
     /// <summary>A running daemon whose stderr is collected line by line.</summary>
