@@ -47,6 +47,7 @@ internal static class Nl
     public const ushort IFLA_ADDRESS = 1;
     public const ushort IFLA_IFNAME = 3;
     public const ushort IFLA_MTU = 4;
+    public const ushort IFLA_TXQLEN = 13;
     public const ushort IFLA_LINK = 5;
     public const ushort IFLA_OPERSTATE = 16;
     public const ushort IFLA_LINKINFO = 18;

@@ -56,6 +56,20 @@ public sealed partial class RtNetlink
         Request(m, $"set{DeviceText(index)} mtu {mtu}");
     }
 
+    /// <summary>
+    /// Sets the transmit queue length (IFLA_TXQLEN, as <c>ip link set DEV txqueuelen N</c>). For a TUN this is the
+    /// queue of packets waiting for the userspace reader: the default 500 overflows under a TCP burst while the reader
+    /// is busy, and every overflow is a TCP loss.
+    /// </summary>
+    public void SetTxQueueLength(int index, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        var m = Ack(Nl.RTM_NEWLINK);
+        IfInfo(m, index);
+        m.U32(Nl.IFLA_TXQLEN, (uint)length);
+        Request(m, $"set{DeviceText(index)} txqueuelen {length}");
+    }
+
     /// <summary>Deletes an interface (a TUN, a VXLAN device, one end of a veth pair).</summary>
     public void DeleteLink(int index)
     {
