@@ -51,10 +51,16 @@ internal sealed class TunDataPath : IDataPath
     private RouteInfo? _tunRoute;
     private volatile bool _stopping;
 
-    public TunDataPath(bool guardRoute = true, bool checkPeers = true)
+    private readonly bool _ipMasq;
+    private readonly bool _forwardRules;
+    private Masquerade.FlannelIptables? _iptables;
+
+    public TunDataPath(bool guardRoute = true, bool checkPeers = true, bool ipMasq = false, bool forwardRules = false)
     {
         _guardRoute = guardRoute;
         _checkPeers = checkPeers;
+        _ipMasq = ipMasq;
+        _forwardRules = forwardRules;
     }
 
     /// <inheritdoc/>
@@ -105,6 +111,8 @@ internal sealed class TunDataPath : IDataPath
             }, _drops);
             _logger.LogInformation("UDP socket bound to {Local} (flannel udp wire format: raw IPv4 in UDP)", local);
 
+            InstallIptables(network, context.Lease.Subnet);
+
             _peers = new PeerFilter { Enabled = _checkPeers };
             var binding = new UnderlayBinding(new FlannelUdpEncapsulation(context.OverlayMtu), _udp);
             _engine = new DataplaneEngine(_tun, [binding], _table, _peers, _drops, OnStranger);
@@ -116,6 +124,11 @@ internal sealed class TunDataPath : IDataPath
         {
             Dispose();
             throw new ControlException(e.Message);
+        }
+        catch (ControlException)
+        {
+            Dispose();
+            throw;
         }
         return Task.CompletedTask;
     }
@@ -150,8 +163,23 @@ internal sealed class TunDataPath : IDataPath
         return Task.CompletedTask;
     }
 
+    private void InstallIptables(Ipv4Prefix network, Ipv4Prefix podSubnet)
+    {
+        if (!_ipMasq && !_forwardRules)
+            return;
+        _iptables = new Masquerade.FlannelIptables(_logger);
+        if (_forwardRules)
+            _iptables.InstallForward(network);
+        if (_ipMasq)
+            _iptables.InstallMasquerade(network, podSubnet);
+        if (File.Exists("/proc/sys/net/ipv4/ip_forward") && File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim() == "0")
+            _logger.LogWarning("net.ipv4.ip_forward is 0: this node will not forward pod traffic to or from the overlay (sysctl -w net.ipv4.ip_forward=1)");
+    }
+
     private void Dispose()
     {
+        _iptables?.Remove();
+        _iptables = null;
         _monitor?.Dispose();
         _tun?.Dispose(); // non-persistent: the kernel deletes flannel0 and, with it, its address and route
         _udp?.Dispose();
@@ -174,7 +202,7 @@ internal sealed class TunDataPath : IDataPath
             if (options.ControlOnly)
                 return new LoggingDataPath();
             return backend.Type == BackendType.Udp
-                ? new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers)
+                ? new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers, options.IpMasq, options.ForwardRules)
                 : throw new ControlException($"backend {backend.TypeName} has no data path yet: only udp is implemented (the vxlan data path is the next issue)");
         }
     }
