@@ -99,7 +99,7 @@ public sealed class InboundPump
     private void NoteStranger(UnderlayEndpoint source)
     {
         // Bounded memory: after 1024 distinct strangers we stop remembering (and stop logging) new ones.
-        if (_onFirstStranger is null || _strangers.Count >= MaxRememberedStrangers || !_strangers.Add(source.Address.Value))
+        if (_onFirstStranger is null || !_peers!.IsInitialized || _strangers.Count >= MaxRememberedStrangers || !_strangers.Add(source.Address.Value))
             return;
         _onFirstStranger(source);
     }
