@@ -50,6 +50,7 @@ internal sealed class TunDataPath : IDataPath
     private Thread? _watchdog;
     private RouteInfo? _tunRoute;
     private volatile bool _stopping;
+    private VxlanArpResponder? _arp;
 
     private readonly bool _ipMasq;
     private readonly bool _forwardRules;
@@ -125,6 +126,7 @@ internal sealed class TunDataPath : IDataPath
                 var vx = new VxlanEncapsulation(config.Backend.Vni, mac, context.OverlayMtu);
                 encapsulation = vx;
                 arp = new VxlanArpResponder(vx, context.Lease.Subnet);
+                _arp = arp;
                 _logger.LogInformation("UDP socket bound to {Local} (VXLAN VNI {Vni}, VTEP MAC {Mac}, as the kernel's flannel.1)", local, config.Backend.Vni, mac);
             }
             else
@@ -176,10 +178,10 @@ internal sealed class TunDataPath : IDataPath
         bool joined = _engine?.Stop(TimeSpan.FromSeconds(1.5)) ?? true;
         if (_engine is not null)
         {
-            _logger.LogInformation("Data path stopped in {Ms} ms{Joined}: sent {Sent} packets, delivered {Delivered}, ICMP errors {Icmp}, drops: {Drops}",
+            _logger.LogInformation("Data path stopped in {Ms} ms{Joined}: sent {Sent} packets, delivered {Delivered}, ICMP errors {Icmp}, ARP replies {Arp}, drops: {Drops}",
                 (int)(DateTime.UtcNow - started).TotalMilliseconds, joined ? "" : " (a pump thread did not stop in time)",
                 _engine.Outbound.Sent.Packets, _engine.Inbound.Sum(p => p.Delivered.Packets), _engine.Outbound.IcmpSent,
-                _drops.Total == 0 ? "none" : _drops.ToString());
+                _arp?.Answered ?? 0, _drops.Total == 0 ? "none" : _drops.ToString());
         }
         Dispose();
         return Task.CompletedTask;
