@@ -178,11 +178,14 @@ internal sealed class NodeAndPeer : IDisposable
         return (buffer[..n], (IPEndPoint)from);
     }
 
-    /// <summary>Every datagram that arrives until <paramref name="quiet"/> passes without one (bounded by 200 datagrams).</summary>
-    public static List<byte[]> Drain(Socket socket, TimeSpan quiet)
+    /// <summary>
+    /// Every datagram that arrives: the first within <paramref name="first"/>, then until 500 ms pass without one
+    /// (bounded by 200 datagrams).
+    /// </summary>
+    public static List<byte[]> Drain(Socket socket, TimeSpan first)
     {
         var all = new List<byte[]>();
-        while (all.Count < 200 && Receive(socket, quiet) is { } d)
+        while (all.Count < 200 && Receive(socket, all.Count == 0 ? first : TimeSpan.FromMilliseconds(500)) is { } d)
             all.Add(d.Data);
         return all;
     }
