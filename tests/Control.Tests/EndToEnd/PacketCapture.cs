@@ -29,7 +29,8 @@ internal sealed class PacketCapture : IDisposable
         foreach (var a in filter.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             psi.ArgumentList.Add(a);
         _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) _packets.Enqueue(e.Data); };
+        // tcpdump writes a bare newline to stdout when interrupted: only non-empty lines are packets.
+        _process.OutputDataReceived += (_, e) => { if (!string.IsNullOrWhiteSpace(e.Data)) _packets.Enqueue(e.Data); };
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _stderr.Enqueue(e.Data); };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
