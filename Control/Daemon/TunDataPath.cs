@@ -21,8 +21,9 @@ namespace Control.Daemon;
 /// the forwarding table and the pump threads (<see cref="DataplaneEngine"/>).</para>
 /// <para>Restart safety: the guard route stays in place when the daemon exits (cleanly or not). While the TUN exists
 /// its metric-0 route wins; when the TUN is gone (daemon stopped, crashed or restarting: a TUN that vanishes takes
-/// its route with it) the guard answers pod traffic for Network with "network unreachable" instead of letting it
-/// leave through the default route unencapsulated. <c>dataplane run --guard-route=false</c> turns it off.</para>
+/// its route with it) the guard fails pod traffic for Network at once (an unreachable route makes sendto return
+/// EHOSTUNREACH, "No route to host", and forwarded packets get ICMP host-unreachable) instead of letting it leave
+/// through the default route unencapsulated. <c>dataplane run --no-guard-route</c> turns it off.</para>
 /// <para>Watchdog: a netlink monitor thread restores the Network route if someone deletes it, and exits the daemon
 /// loudly (status 1) if the TUN itself is deleted, so a supervisor restarts it; the guard covers the gap.</para>
 /// <para>Threading: <see cref="Apply"/> runs on the daemon's watch loop (single writer of the table and peer set);
