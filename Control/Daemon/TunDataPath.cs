@@ -15,10 +15,10 @@ namespace Control.Daemon;
 /// (reference/flannel.md §1.6, checklist 6–9) done in-process.
 /// </summary>
 /// <remarks>
-/// <para>Setup, in this order: TUN <c>flannel%d</c> (<c>IFF_TUN|IFF_NO_PI</c>), MTU = FLANNEL_MTU (external − 28),
-/// address <c>&lt;subnet&gt;.0/32</c>, link up, route <c>Network dev flannel0</c>; a guard route
-/// <c>unreachable Network metric 1000</c>; the UDP socket bound to IfaceAddr:Port (source port = Port, as flannel);
-/// the forwarding table and the pump threads (<see cref="DataplaneEngine"/>).</para>
+/// <para>Setup, in this order: the UDP socket bound to IfaceAddr:Port (source port = Port, as flannel; first, so a port
+/// in use fails before any kernel state changes); TUN <c>flannel%d</c> (<c>IFF_TUN|IFF_NO_PI</c>), MTU = FLANNEL_MTU
+/// (external − 28), address <c>&lt;subnet&gt;.0/32</c>, link up, route <c>Network dev flannel0</c>; a guard route
+/// <c>unreachable Network metric 1000</c>; the forwarding table and the pump threads (<see cref="DataplaneEngine"/>).</para>
 /// <para>Restart safety: the guard route stays in place when the daemon exits (cleanly or not). While the TUN exists
 /// its metric-0 route wins; when the TUN is gone (daemon stopped, crashed or restarting: a TUN that vanishes takes
 /// its route with it) the guard fails pod traffic for Network at once (an unreachable route makes sendto return
@@ -77,6 +77,23 @@ internal sealed class TunDataPath : IDataPath
         var network = config.Network;
         try
         {
+            // The socket first: a port held by another flanneld or dataplane on this node must fail the start before we
+            // touch the kernel's routes. Otherwise our "replace Network dev flannel1" takes over the running daemon's
+            // route and then vanishes with our TUN, black-holing every pod on the node; the running daemon's watchdog
+            // never hears of it (a replace is an RTM_NEWROUTE, and IPv4 sends no RTM_DELROUTE for routes flushed with
+            // a deleted link). Found by EndToEnd/ErrorPathTests.Port_in_use_by_a_running_daemon_leaves_that_daemon_intact.
+            var local = new UnderlayEndpoint(context.Interface.IfaceAddr, config.Backend.Port);
+            _udp = UdpUnderlay.Open(new UdpUnderlayOptions
+            {
+                LocalEndpoint = local,
+                // flannel's Go socket never sets IP_MTU_DISCOVER: the kernel default (IP_PMTUDISC_WANT) puts DF on
+                // every datagram that fits the route MTU, which all of ours do (TUN MTU = external − 28).
+                DontFragment = DontFragmentPolicy.KernelDefault,
+                ReceiveBufferSize = 4 << 20,
+                SendBufferSize = 4 << 20,
+            }, _drops);
+            _logger.LogInformation("UDP socket bound to {Local} (flannel udp wire format: raw IPv4 in UDP)", local);
+
             _rtnl = new RtNetlink();
             _tun = LinuxTunDevice.Open(new TunOptions(), _drops);
             var link = _rtnl.GetLink(_tun.Name);
@@ -93,18 +110,6 @@ internal sealed class TunDataPath : IDataPath
             _logger.LogInformation("TUN {Tun}: address {Address}/32, MTU {Mtu}, route {Network} dev {Tun}{Guard}",
                 _tun.Name, context.Lease.Subnet.Address, context.OverlayMtu, network, _tun.Name,
                 _guardRoute ? $", guard route unreachable {network} metric {GuardMetric}" : "");
-
-            var local = new UnderlayEndpoint(context.Interface.IfaceAddr, config.Backend.Port);
-            _udp = UdpUnderlay.Open(new UdpUnderlayOptions
-            {
-                LocalEndpoint = local,
-                // flannel's Go socket never sets IP_MTU_DISCOVER: the kernel default (IP_PMTUDISC_WANT) puts DF on
-                // every datagram that fits the route MTU, which all of ours do (TUN MTU = external − 28).
-                DontFragment = DontFragmentPolicy.KernelDefault,
-                ReceiveBufferSize = 4 << 20,
-                SendBufferSize = 4 << 20,
-            }, _drops);
-            _logger.LogInformation("UDP socket bound to {Local} (flannel udp wire format: raw IPv4 in UDP)", local);
 
             _peers = new PeerFilter { Enabled = _checkPeers };
             var binding = new UnderlayBinding(new FlannelUdpEncapsulation(context.OverlayMtu), _udp);
