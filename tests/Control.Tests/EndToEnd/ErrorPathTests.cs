@@ -29,6 +29,25 @@ public partial class ErrorPathTests
         });
         var line = FailsWithOneLine(world, world.RunArgs());
         Assert.That(line, Does.Contain("198.18.0.1:8285").And.Contain("already in use"));
+        Assert.That(NodeAndPeer.NetworkRoutes(world.Node), Is.Empty, "a port conflict fails before any route is touched");
+    }
+
+    [Test]
+    public void Port_in_use_by_a_running_daemon_leaves_that_daemon_intact()
+    {
+        using var world = new NodeAndPeer();
+        var peer = world.PeerFlannelSocket();
+        var running = world.StartDaemon();
+        var sender = world.UdpSocket(world.Node);
+
+        var line = FailsWithOneLine(world, world.RunArgs(), tunMayExist: true);
+        Assert.That(line, Does.Contain("already in use"));
+        Assert.That(running.Process.HasExited, Is.False, running.Log);
+        Assert.That(NodeAndPeer.LinkExists(world.Node, "flannel1"), Is.False, "the failed daemon's TUN is gone");
+        Assert.That(NodeAndPeer.NetworkRoutes(world.Node), Is.EquivalentTo(new[] { "unicast dev=flannel0 metric=0", "unreachable dev=- metric=1000" }),
+            "the running daemon's route must survive a second daemon's failed start");
+        sender.SendTo("still flowing"u8, new IPEndPoint(NodeAndPeer.PeerPod, 9999));
+        Assert.That(NodeAndPeer.Receive(peer, TimeSpan.FromSeconds(5)), Is.Not.Null, "traffic no longer reaches the peer");
     }
 
     [Test]
@@ -73,7 +92,7 @@ public partial class ErrorPathTests
         Assert.That(line, Does.Contain("/dev/net/tun").And.Contain("CAP_NET_ADMIN"));
     }
 
-    private static string FailsWithOneLine(NodeAndPeer world, IEnumerable<string> args, IEnumerable<string>? wrapper = null)
+    private static string FailsWithOneLine(NodeAndPeer world, IEnumerable<string> args, IEnumerable<string>? wrapper = null, bool tunMayExist = false)
     {
         var daemon = world.Launch(args, wrapper);
         Assert.That(daemon.WaitForExit(ExitTimeout), Is.True, "did not exit:\n" + daemon.Log);
@@ -83,7 +102,8 @@ public partial class ErrorPathTests
         Assert.That(problems, Has.Count.EqualTo(1), "exactly one non-log line on stderr:\n" + daemon.Log);
         Assert.That(problems[0], Does.StartWith("dataplane: "));
         Assert.That(daemon.Log, Does.Not.Contain("   at "), "no stack trace");
-        Assert.That(NodeAndPeer.LinkExists(world.Node, "flannel0"), Is.False, "no TUN left behind");
+        if (!tunMayExist)
+            Assert.That(NodeAndPeer.LinkExists(world.Node, "flannel0"), Is.False, "no TUN left behind");
         return problems[0];
     }
 
