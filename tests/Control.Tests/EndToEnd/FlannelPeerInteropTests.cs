@@ -56,8 +56,29 @@ public class FlannelPeerInteropTests
     }
 
     [Test]
+    public void Outer_datagram_has_df_set_as_flannels_socket_does()
+    {
+        using var world = new NodeAndPeer();
+        var peer = world.PeerFlannelSocket();
+        world.StartDaemon();
+        using var capture = new PacketCapture(world.Peer, "eth0", $"udp and src host {NodeAndPeer.NodeIp} and src port {NodeAndPeer.Port}", verbose: true);
+
+        var sender = world.UdpSocket(world.Node);
+        sender.SendTo(OverlayPackets.Filler(1472 - 28), new IPEndPoint(NodeAndPeer.PeerPod, 9999)); // the largest inner packet
+        var got = NodeAndPeer.Receive(peer, Wait);
+        Assert.That(got, Is.Not.Null, "the peer received nothing");
+        Assert.That(got!.Value.Data, Has.Length.EqualTo(1472), "a full-MTU inner packet travels whole (1500-byte outer datagram)");
+        Thread.Sleep(200);
+        var lines = capture.Stop();
+        TestContext.Out.WriteLine(string.Join('\n', lines));
+        // The kernel default IP_PMTUDISC_WANT (flannel never sets IP_MTU_DISCOVER) puts DF on datagrams that fit.
+        Assert.That(lines, Has.Some.Contains("flags [DF]").And.Some.Contains("length 1500"), "outer header as captured on the wire");
+    }
+
+    [Test]
     public void Ping_from_the_node_reaches_the_peer_as_icmp_echo_with_ttl_minus_one()
     {
+        Dataplane.Testing.Prerequisites.RequireTool("ping");
         using var world = new NodeAndPeer();
         var peer = world.PeerFlannelSocket();
         world.StartDaemon();

@@ -22,6 +22,7 @@ public class NetUnreachableTests
     [Test]
     public void Connected_udp_socket_gets_network_unreachable_and_ping_prints_destination_net_unreachable()
     {
+        Dataplane.Testing.Prerequisites.RequireTool("ping");
         using var world = new NodeAndPeer();
         var daemon = world.StartDaemon();
 

@@ -15,7 +15,8 @@ internal sealed class PacketCapture : IDisposable
     private readonly ConcurrentQueue<string> _packets = new();
     private readonly ConcurrentQueue<string> _stderr = new();
 
-    public PacketCapture(string ns, string iface, string filter)
+    /// <summary>Starts tcpdump; <paramref name="verbose"/> adds -v (IP flags such as DF, TTL, id).</summary>
+    public PacketCapture(string ns, string iface, string filter, bool verbose = false)
     {
         Prerequisites.RequireTool("tcpdump");
         var psi = new ProcessStartInfo(Prerequisites.FindTool("ip") ?? "ip")
@@ -26,6 +27,8 @@ internal sealed class PacketCapture : IDisposable
         };
         foreach (var a in new[] { "netns", "exec", ns, Prerequisites.FindTool("tcpdump")!, "-i", iface, "-n", "-l", "-p" })
             psi.ArgumentList.Add(a);
+        if (verbose)
+            psi.ArgumentList.Add("-v");
         foreach (var a in filter.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             psi.ArgumentList.Add(a);
         _process = Process.Start(psi)!;
