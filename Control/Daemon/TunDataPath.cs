@@ -15,14 +15,15 @@ namespace Control.Daemon;
 /// checklist 6–9) done in-process, or a userspace VTEP that speaks the kernel's VXLAN (§2, checklist 10–13).
 /// </summary>
 /// <remarks>
-/// <para>Setup, in this order: TUN <c>flannel%d</c> (<c>IFF_TUN|IFF_NO_PI</c>), MTU = FLANNEL_MTU (external − 28),
-/// address <c>&lt;subnet&gt;.0/32</c>, link up, route <c>Network dev flannel0</c>; a guard route
-/// <c>unreachable Network metric 1000</c>; the UDP socket bound to IfaceAddr:Port (source port = Port, as flannel);
-/// the forwarding table and the pump threads (<see cref="DataplaneEngine"/>).</para>
+/// <para>Setup, in this order: the UDP socket bound to IfaceAddr:Port (source port = Port, as flannel; first, so a port
+/// in use fails before any kernel state changes); TUN <c>flannel%d</c> (<c>IFF_TUN|IFF_NO_PI</c>), MTU = FLANNEL_MTU
+/// (external − 28), address <c>&lt;subnet&gt;.0/32</c>, link up, route <c>Network dev flannel0</c>; a guard route
+/// <c>unreachable Network metric 1000</c>; the forwarding table and the pump threads (<see cref="DataplaneEngine"/>).</para>
 /// <para>Restart safety: the guard route stays in place when the daemon exits (cleanly or not). While the TUN exists
 /// its metric-0 route wins; when the TUN is gone (daemon stopped, crashed or restarting: a TUN that vanishes takes
-/// its route with it) the guard answers pod traffic for Network with "network unreachable" instead of letting it
-/// leave through the default route unencapsulated. <c>dataplane run --guard-route=false</c> turns it off.</para>
+/// its route with it) the guard fails pod traffic for Network at once (an unreachable route makes sendto return
+/// EHOSTUNREACH, "No route to host", and forwarded packets get ICMP host-unreachable) instead of letting it leave
+/// through the default route unencapsulated. <c>dataplane run --no-guard-route</c> turns it off.</para>
 /// <para>Watchdog: a netlink monitor thread restores the Network route if someone deletes it, and exits the daemon
 /// loudly (status 1) if the TUN itself is deleted, so a supervisor restarts it; the guard covers the gap.</para>
 /// <para>Threading: <see cref="Apply"/> runs on the daemon's watch loop (single writer of the table and peer set);
@@ -85,28 +86,11 @@ internal sealed class TunDataPath : IDataPath
         var network = config.Network;
         try
         {
-            _rtnl = new RtNetlink();
-            // vxlan: a TUN named like flanneld's kernel device (flannel.<VNI>), not a TAP. Peers address us at the IP
-            // level only (their permanent neighbour entry maps our .0 to our VTEP MAC), so the inner Ethernet header
-            // is pure framing we add and strip; a TAP would make our own kernel ARP for every peer and need neighbour
-            // entries on our side too, for nothing.
-            _tun = LinuxTunDevice.Open(new TunOptions { Name = vxlan ? $"flannel.{config.Backend.Vni}" : "flannel%d" }, _drops);
-            var link = _rtnl.GetLink(_tun.Name);
-            _rtnl.SetMtu(link.Index, context.OverlayMtu);
-            // Measured in the lab: with the default 500 the kernel dropped ~1 in 50 TCP segments queued for us
-            // during bursts (flannel0 TX dropped == iperf3 retransmits); 4000 absorbed them with no drops.
-            _rtnl.SetTxQueueLength(link.Index, TunTxQueueLength);
-            _rtnl.AddAddress(link.Index, context.Lease.Subnet.Address, 32);
-            DisableIpv6(_tun.Name);
-            _rtnl.SetLinkUp(link.Index);
-            _tunRoute = new RouteInfo { Destination = network, LinkIndex = link.Index };
-            _rtnl.ReplaceRoute(_tunRoute);
-            if (_guardRoute)
-                _rtnl.ReplaceRoute(new RouteInfo { Destination = network, Type = RouteType.Unreachable, Metric = GuardMetric });
-            _logger.LogInformation("TUN {Tun}: address {Address}/32, MTU {Mtu}, route {Network} dev {Tun}{Guard}",
-                _tun.Name, context.Lease.Subnet.Address, context.OverlayMtu, network, _tun.Name,
-                _guardRoute ? $", guard route unreachable {network} metric {GuardMetric}" : "");
-
+            // The socket first: a port held by another flanneld or dataplane on this node must fail the start before we
+            // touch the kernel's routes. Otherwise our "replace Network dev flannel1" takes over the running daemon's
+            // route and then vanishes with our TUN, black-holing every pod on the node; the running daemon's watchdog
+            // never hears of it (a replace is an RTM_NEWROUTE, and IPv4 sends no RTM_DELROUTE for routes flushed with
+            // a deleted link). Found by EndToEnd/ErrorPathTests.Port_in_use_by_a_running_daemon_leaves_that_daemon_intact.
             var local = new UnderlayEndpoint(context.Interface.IfaceAddr, config.Backend.Port);
             _udp = UdpUnderlay.Open(new UdpUnderlayOptions
             {
@@ -134,6 +118,29 @@ internal sealed class TunDataPath : IDataPath
                 encapsulation = new FlannelUdpEncapsulation(context.OverlayMtu);
                 _logger.LogInformation("UDP socket bound to {Local} (flannel udp wire format: raw IPv4 in UDP)", local);
             }
+
+            _rtnl = new RtNetlink();
+            // vxlan: a TUN named like flanneld's kernel device (flannel.<VNI>), not a TAP. Peers address us at the IP
+            // level only (their permanent neighbour entry maps our .0 to our VTEP MAC), so the inner Ethernet header
+            // is pure framing we add and strip; a TAP would make our own kernel ARP for every peer and need neighbour
+            // entries on our side too, for nothing.
+            _tun = LinuxTunDevice.Open(new TunOptions { Name = vxlan ? $"flannel.{config.Backend.Vni}" : "flannel%d" }, _drops);
+            var link = _rtnl.GetLink(_tun.Name);
+            _rtnl.SetMtu(link.Index, context.OverlayMtu);
+            // Measured in the lab: with the default 500 the kernel dropped ~1 in 50 TCP segments queued for us
+            // during bursts (flannel0 TX dropped == iperf3 retransmits); 4000 absorbed them with no drops.
+            _rtnl.SetTxQueueLength(link.Index, TunTxQueueLength);
+            _rtnl.AddAddress(link.Index, context.Lease.Subnet.Address, 32);
+            DisableIpv6(_tun.Name);
+            _rtnl.SetLinkUp(link.Index);
+            _tunRoute = new RouteInfo { Destination = network, LinkIndex = link.Index };
+            _rtnl.ReplaceRoute(_tunRoute);
+            if (_guardRoute)
+                _rtnl.ReplaceRoute(new RouteInfo { Destination = network, Type = RouteType.Unreachable, Metric = GuardMetric });
+            _logger.LogInformation("TUN {Tun}: address {Address}/32, MTU {Mtu}, route {Network} dev {Tun}{Guard}",
+                _tun.Name, context.Lease.Subnet.Address, context.OverlayMtu, network, _tun.Name,
+                _guardRoute ? $", guard route unreachable {network} metric {GuardMetric}" : "");
+
 
             InstallIptables(network, context.Lease.Subnet);
 

@@ -1,0 +1,112 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using Dataplane.Testing;
+using Dataplane.Tun;
+
+namespace Control.Tests.EndToEnd;
+
+/// <summary>
+/// Start-up failures of the data path, with the real executable: each is one clear <c>dataplane: …</c> line on stderr
+/// (besides the info log lines), no stack trace, a non-zero exit, and no TUN left behind.
+/// </summary>
+[TestFixture]
+[Category("Privileged")]
+[NonParallelizable]
+public partial class ErrorPathTests
+{
+    private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(30);
+
+    [Test]
+    public void Port_in_use()
+    {
+        using var world = new NodeAndPeer();
+        using var squatter = NetworkNamespace.Run(world.Node, () =>
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            s.Bind(new IPEndPoint(IPAddress.Parse(NodeAndPeer.NodeIp), NodeAndPeer.Port));
+            return s;
+        });
+        var line = FailsWithOneLine(world, world.RunArgs());
+        Assert.That(line, Does.Contain("198.18.0.1:8285").And.Contain("already in use"));
+        Assert.That(NodeAndPeer.NetworkRoutes(world.Node), Is.Empty, "a port conflict fails before any route is touched");
+    }
+
+    [Test]
+    public void Port_in_use_by_a_running_daemon_leaves_that_daemon_intact()
+    {
+        using var world = new NodeAndPeer();
+        var peer = world.PeerFlannelSocket();
+        var running = world.StartDaemon();
+        var sender = world.UdpSocket(world.Node);
+
+        var line = FailsWithOneLine(world, world.RunArgs(), tunMayExist: true);
+        Assert.That(line, Does.Contain("already in use"));
+        Assert.That(running.Process.HasExited, Is.False, running.Log);
+        Assert.That(NodeAndPeer.LinkExists(world.Node, "flannel1"), Is.False, "the failed daemon's TUN is gone");
+        Assert.That(NodeAndPeer.NetworkRoutes(world.Node), Is.EquivalentTo(new[] { "unicast dev=flannel0 metric=0", "unreachable dev=- metric=1000" }),
+            "the running daemon's route must survive a second daemon's failed start");
+        sender.SendTo("still flowing"u8, new IPEndPoint(NodeAndPeer.PeerPod, 9999));
+        Assert.That(NodeAndPeer.Receive(peer, TimeSpan.FromSeconds(5)), Is.Not.Null, "traffic no longer reaches the peer");
+    }
+
+    [Test]
+    public void Interface_without_ipv4()
+    {
+        using var world = new NodeAndPeer();
+        // No dummy driver on every kernel: an unaddressed veth pair inside the node namespace does the same job.
+        NetnsScope.Exec(world.Node, "ip link add noip0 type veth peer name noip1");
+        NetnsScope.Exec(world.Node, "ip link set noip0 up");
+        var line = FailsWithOneLine(world, ["--lease-dir", world.LeaseDir, "--iface", "noip0", "--subnet-file", world.SubnetFile]);
+        Assert.That(line, Does.Contain("noip0").And.Contain("IPv4"));
+    }
+
+    [Test]
+    public void Missing_interface()
+    {
+        using var world = new NodeAndPeer();
+        var line = FailsWithOneLine(world, ["--lease-dir", world.LeaseDir, "--iface", "nosuch0", "--subnet-file", world.SubnetFile]);
+        Assert.That(line, Does.Contain("nosuch0"));
+    }
+
+    [Test]
+    public void No_dev_net_tun()
+    {
+        Prerequisites.RequireTool("unshare");
+        using var world = new NodeAndPeer();
+        // A private mount namespace with an empty tmpfs over /dev/net: the daemon sees a kernel without the TUN node.
+        var line = FailsWithOneLine(world, world.RunArgs(),
+            ["unshare", "-m", "--propagation", "private", "--", "sh", "-c", "mount -t tmpfs none /dev/net && exec \"$0\" \"$@\""]);
+        Assert.That(line, Does.Contain("/dev/net/tun").And.Contain("modprobe tun"));
+    }
+
+    [Test]
+    public void Not_root()
+    {
+        Prerequisites.RequireTool("setpriv");
+        using var world = new NodeAndPeer();
+        // nobody must be able to use the lease dir and subnet file, or it would fail earlier for the wrong reason.
+        Sh.Run("chmod", ["-R", "a+rwX", world.TempPath]).Check("chmod");
+        var line = FailsWithOneLine(world, world.RunArgs(),
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", $"HOME={world.TempPath}"]);
+        Assert.That(line, Does.Contain("/dev/net/tun").And.Contain("CAP_NET_ADMIN"));
+    }
+
+    private static string FailsWithOneLine(NodeAndPeer world, IEnumerable<string> args, IEnumerable<string>? wrapper = null, bool tunMayExist = false)
+    {
+        var daemon = world.Launch(args, wrapper);
+        Assert.That(daemon.WaitForExit(ExitTimeout), Is.True, "did not exit:\n" + daemon.Log);
+        var problems = daemon.StdErr.Where(l => !LogLine().IsMatch(l) && l.Trim().Length > 0).ToList();
+        TestContext.Out.WriteLine($"exit {daemon.Process.ExitCode}: {string.Join(" / ", problems)}");
+        Assert.That(daemon.Process.ExitCode, Is.Not.Zero, daemon.Log);
+        Assert.That(problems, Has.Count.EqualTo(1), "exactly one non-log line on stderr:\n" + daemon.Log);
+        Assert.That(problems[0], Does.StartWith("dataplane: "));
+        Assert.That(daemon.Log, Does.Not.Contain("   at "), "no stack trace");
+        if (!tunMayExist)
+            Assert.That(NodeAndPeer.LinkExists(world.Node, "flannel0"), Is.False, "no TUN left behind");
+        return problems[0];
+    }
+
+    [GeneratedRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (trce|dbug|info|warn|fail|crit): ")]
+    private static partial Regex LogLine();
+}

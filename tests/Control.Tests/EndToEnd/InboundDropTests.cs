@@ -1,0 +1,108 @@
+using System.Net;
+using System.Net.Sockets;
+using Dataplane.Testing;
+
+namespace Control.Tests.EndToEnd;
+
+/// <summary>
+/// Datagrams the node must not deliver: expired TTL, larger than the TUN MTU, from an address holding no lease.
+/// Each test also delivers a good datagram over the same path, so "nothing arrived" cannot pass by accident.
+/// </summary>
+[TestFixture]
+[Category("Privileged")]
+[NonParallelizable]
+public class InboundDropTests
+{
+    private const ushort ListenPort = 7777;
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+    private static readonly IPEndPoint NodeFlannel = new(IPAddress.Parse(NodeAndPeer.NodeIp), NodeAndPeer.Port);
+
+    [Test]
+    public void Inner_ttl_1_is_dropped_as_ttl_expired_and_ttl_2_is_delivered()
+    {
+        using var world = new NodeAndPeer();
+        var peer = world.PeerFlannelSocket();
+        var daemon = world.StartDaemon();
+        var listener = world.UdpSocket(world.Node, "0.0.0.0", ListenPort);
+
+        peer.SendTo(OverlayPackets.Udp(NodeAndPeer.PeerPod, world.OwnTunAddress, 5000, ListenPort, "ttl1"u8.ToArray(), ttl: 1), NodeFlannel);
+        peer.SendTo(OverlayPackets.Udp(NodeAndPeer.PeerPod, world.OwnTunAddress, 5000, ListenPort, "ttl2"u8.ToArray(), ttl: 2), NodeFlannel);
+
+        var received = NodeAndPeer.Drain(listener, Wait).Select(System.Text.Encoding.ASCII.GetString).ToList();
+        Assert.That(received, Is.EqualTo(new[] { "ttl2" }), "only the TTL 2 datagram is delivered (TTL 1 − 1 = 0 is expired)");
+
+        var summary = Stop(daemon);
+        Assert.That(summary.Dropped("TtlExpired"), Is.EqualTo(1), daemon.Log);
+        Assert.That(summary.Delivered, Is.EqualTo(1), daemon.Log);
+    }
+
+    [Test]
+    public void Datagram_above_the_tun_mtu_is_counted_too_big_and_never_delivered_truncated()
+    {
+        using var world = new NodeAndPeer();
+        var peer = world.PeerFlannelSocket();
+        peer.DontFragment = false; // let the peer's kernel fragment the 2000-byte datagram on the 1500-byte veth
+        var daemon = world.StartDaemon();
+        var listener = world.UdpSocket(world.Node, "0.0.0.0", ListenPort);
+
+        peer.SendTo(OverlayPackets.UdpOfLength(NodeAndPeer.PeerPod, world.OwnTunAddress, ListenPort, 2000), NodeFlannel);
+        peer.SendTo(OverlayPackets.UdpOfLength(NodeAndPeer.PeerPod, world.OwnTunAddress, ListenPort, 1473), NodeFlannel);
+        peer.SendTo(OverlayPackets.UdpOfLength(NodeAndPeer.PeerPod, world.OwnTunAddress, ListenPort, 1472), NodeFlannel);
+
+        var received = NodeAndPeer.Drain(listener, Wait);
+        Assert.That(received.Select(r => r.Length), Is.EqualTo(new[] { 1472 - 28 }),
+            "only the packet that fits the TUN MTU (1472) arrives, whole");
+        Assert.That(received[0], Is.EqualTo(OverlayPackets.Filler(1472 - 28)));
+
+        var summary = Stop(daemon);
+        Assert.That(summary.Dropped("TooBig"), Is.EqualTo(2), "2000 (reassembled from fragments) and 1473 bytes:\n" + daemon.Log);
+        Assert.That(summary.Delivered, Is.EqualTo(1), daemon.Log);
+    }
+
+    [Test]
+    public void Datagrams_from_an_address_without_a_lease_are_dropped_with_one_loud_warning()
+    {
+        using var world = new NodeAndPeer();
+        NetnsScope.Exec(world.Peer, "ip addr add 198.18.0.3/24 dev eth0");
+        var peer = world.PeerFlannelSocket();
+        var stranger = world.UdpSocket(world.Peer, "198.18.0.3", NodeAndPeer.Port);
+        var daemon = world.StartDaemon();
+        var listener = world.UdpSocket(world.Node, "0.0.0.0", ListenPort);
+
+        for (int i = 0; i < 3; i++)
+            stranger.SendTo(OverlayPackets.Udp(NodeAndPeer.PeerPod, world.OwnTunAddress, 5000, ListenPort, "stranger"u8.ToArray()), NodeFlannel);
+        peer.SendTo(OverlayPackets.Udp(NodeAndPeer.PeerPod, world.OwnTunAddress, 5000, ListenPort, "leased"u8.ToArray()), NodeFlannel);
+
+        var received = NodeAndPeer.Drain(listener, Wait).Select(System.Text.Encoding.ASCII.GetString).ToList();
+        Assert.That(received, Is.EqualTo(new[] { "leased" }));
+        var summary = Stop(daemon);
+        Assert.That(summary.Dropped("UnknownSource"), Is.EqualTo(3), daemon.Log);
+        var warnings = daemon.Log.Split('\n').Where(l => l.Contains("--accept-unknown-peers", StringComparison.Ordinal)).ToList();
+        Assert.That(warnings, Has.Count.EqualTo(1), "exactly one warning for one stranger:\n" + daemon.Log);
+        Assert.That(warnings[0], Does.Contain("198.18.0.3"));
+    }
+
+    [Test]
+    public void Accept_unknown_peers_delivers_datagrams_from_an_address_without_a_lease()
+    {
+        using var world = new NodeAndPeer();
+        NetnsScope.Exec(world.Peer, "ip addr add 198.18.0.3/24 dev eth0");
+        var stranger = world.UdpSocket(world.Peer, "198.18.0.3", NodeAndPeer.Port);
+        var daemon = world.StartDaemon("--accept-unknown-peers");
+        var listener = world.UdpSocket(world.Node, "0.0.0.0", ListenPort);
+
+        stranger.SendTo(OverlayPackets.Udp(NodeAndPeer.PeerPod, world.OwnTunAddress, 5000, ListenPort, "stranger"u8.ToArray()), NodeFlannel);
+        var received = NodeAndPeer.Drain(listener, Wait).Select(System.Text.Encoding.ASCII.GetString).ToList();
+        Assert.That(received, Is.EqualTo(new[] { "stranger" }));
+        var summary = Stop(daemon);
+        Assert.That(summary.Dropped("UnknownSource"), Is.Zero);
+        Assert.That(daemon.Log, Does.Not.Contain("no lease holds that address"));
+    }
+
+    private static ShutdownSummary Stop(NamespacedDaemon daemon)
+    {
+        daemon.Signal("TERM");
+        Assert.That(daemon.WaitForExit(TimeSpan.FromSeconds(15)), Is.True, daemon.Log);
+        return ShutdownSummary.From(daemon.Log);
+    }
+}
