@@ -141,7 +141,6 @@ internal sealed class TunDataPath : IDataPath
                 _tun.Name, context.Lease.Subnet.Address, context.OverlayMtu, network, _tun.Name,
                 _guardRoute ? $", guard route unreachable {network} metric {GuardMetric}" : "");
 
-
             InstallIptables(network, context.Lease.Subnet);
 
             _peers = new PeerFilter { Enabled = _checkPeers };
