@@ -143,7 +143,7 @@ public class UdpUnderlayTests
         using var ttl = Open(a, TunTestNet.NodeA, 40003, ttl: 17);
         using var zero = Open(a, TunTestNet.NodeA, 40004, zeroChecksum: true);
 
-        using var capture = Capture.Start(b, "eth0", $"udp and dst port {Port}", count: 5);
+        using var capture = PcapCapture.Start(b, "eth0", $"udp and dst port {Port}", count: 5);
         var packet = new PacketBuffer(2048) { Peer = receiver.LocalEndpoint };
         packet.Load(TestPackets.Udp(Ipv4Address.Parse("10.244.1.2"), Ipv4Address.Parse("10.244.2.3"), 1, 2, new byte[100]));
         Assert.That(clear.Send(packet).IsOk);
@@ -182,18 +182,12 @@ public class UdpUnderlayTests
 
     private sealed record Outer(bool DontFragment, int Ttl, int Tos, bool HeaderChecksumValid, int SourcePort, ushort UdpChecksum, bool UdpChecksumValid, byte[] Payload)
     {
-        public static Outer Parse(byte[] frame)
+        public static Outer Parse(PacketDotNet.Packet frame)
         {
-            var ip = frame.AsSpan(14);
-            Assert.That(BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(12)), Is.EqualTo(0x0800));
-            int ihl = (ip[0] & 0xF) * 4;
-            int total = BinaryPrimitives.ReadUInt16BigEndian(ip[2..]);
-            var udp = ip[ihl..total];
-            ushort checksum = BinaryPrimitives.ReadUInt16BigEndian(udp[6..]);
-            bool valid = checksum != 0 && TestPackets.UdpChecksum(Ipv4Address.Read(ip[12..]), Ipv4Address.Read(ip[16..]), udp) == 0;
-            return new Outer(
-                (ip[6] & 0x40) != 0, ip[8], ip[1], TestPackets.Checksum(ip[..ihl]) == 0,
-                BinaryPrimitives.ReadUInt16BigEndian(udp), checksum, valid, udp[8..].ToArray());
+            var ip = frame.Extract<PacketDotNet.IPv4Packet>();
+            var udp = frame.Extract<PacketDotNet.UdpPacket>();
+            return new Outer((ip.FragmentFlags & 0x2) != 0, ip.TimeToLive, ip.TypeOfService, ip.ValidIPChecksum,
+                udp.SourcePort, udp.Checksum, udp.Checksum != 0 && udp.ValidUdpChecksum, udp.PayloadData);
         }
     }
 }

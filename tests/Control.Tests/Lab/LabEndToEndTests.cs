@@ -1,4 +1,3 @@
-using System.Globalization;
 using Control.Lab;
 
 namespace Control.Tests.Lab;
@@ -143,7 +142,7 @@ public class LabEndToEndTests
         // ICMP echo request for pod 2.
         var ul = LabLayout.UnderlayNamespace;
         LabTesting.InNs(ul, "ip", "addr", "add", "198.18.0.99/24", "dev", "br0");
-        using var capture = new CaptureInPod(Pod(2));
+        using var capture = Dataplane.Testing.PcapCapture.Start(Pod(2), "eth0", "icmp[icmptype] == icmp-echo", timeout: TimeSpan.FromSeconds(20));
         var inner = BuildEcho(Dataplane.Packets.Ipv4Address.Parse("10.244.250.1"), Dataplane.Packets.Ipv4Address.Parse(b));
         Dataplane.Tun.NetworkNamespace.Run(ul, () =>
         {
@@ -153,7 +152,7 @@ public class LabEndToEndTests
                 s.SendTo(inner, new System.Net.IPEndPoint(System.Net.IPAddress.Parse(LabLayout.UnderlayAddress(2)), 8285));
         });
         Thread.Sleep(500);
-        Assert.That(capture.Count(), Is.Zero, "no stranger packet reached pod 2");
+        Assert.That(capture.Stop(), Is.Empty, "no stranger packet reached pod 2");
         Assert.That(LabTesting.Poll(() => _lab.TailLog(2, 50).Contains("198.18.0.99", StringComparison.Ordinal), TimeSpan.FromSeconds(3)), Is.Not.Null,
             "the daemon logs the stranger");
         Assert.That(_lab.TailLog(2, 50), Does.Contain("--accept-unknown-peers"));
@@ -191,40 +190,5 @@ public class LabEndToEndTests
         bytes[22] = (byte)(csum >> 8);
         bytes[23] = (byte)csum;
         return bytes;
-    }
-
-    /// <summary>Counts ICMP echo requests arriving in a pod namespace (tcpdump, bounded).</summary>
-    private sealed class CaptureInPod : IDisposable
-    {
-        private readonly System.Diagnostics.Process _p;
-        private readonly string _file = Path.Combine(Path.GetTempPath(), $"dpt-{Guid.NewGuid():N}.pcap");
-
-        public CaptureInPod(string ns)
-        {
-            var psi = new System.Diagnostics.ProcessStartInfo("ip") { RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "netns", "exec", ns, "timeout", "20", "tcpdump", "-U", "-n", "-i", "eth0", "-w", _file, "icmp[icmptype] == icmp-echo" })
-                psi.ArgumentList.Add(a);
-            _p = System.Diagnostics.Process.Start(psi)!;
-            var ready = new TaskCompletionSource();
-            _p.ErrorDataReceived += (_, e) => { if (e.Data?.Contains("listening on", StringComparison.Ordinal) == true) ready.TrySetResult(); };
-            _p.BeginErrorReadLine();
-            Assert.That(ready.Task.Wait(TimeSpan.FromSeconds(10)), Is.True, "tcpdump started");
-        }
-
-        public int Count()
-        {
-            LabShell.Run("kill", ["-INT", _p.Id.ToString(CultureInfo.InvariantCulture)]);
-            _p.WaitForExit(5000);
-            var r = LabShell.Run("tcpdump", ["-r", _file, "-n"]);
-            return r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
-        }
-
-        public void Dispose()
-        {
-            if (!_p.HasExited)
-                _p.Kill(true);
-            _p.Dispose();
-            File.Delete(_file);
-        }
     }
 }

@@ -4,7 +4,6 @@ using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Control.Lab;
 using Dataplane.Packets;
-using SharpPcap;
 
 namespace Control.Tests.Lab;
 
@@ -108,36 +107,22 @@ public class VxlanInteropTests
         BuildMixed();
         string b = _lab.PodAddress(2);
         LabTesting.Poll(() => LabTesting.Ping(Pod(1), b, timeoutSeconds: 0.5), TimeSpan.FromSeconds(10));
-        var file = Path.Combine(Path.GetTempPath(), $"dpt-{Guid.NewGuid():N}.pcap");
-        try
+        using var capture = Dataplane.Testing.PcapCapture.Start(Node(2), "eth0", "udp and src host 198.18.0.1", count: 1, timeout: TimeSpan.FromSeconds(8));
+        LabTesting.InNs(Pod(1), "ping", "-c", "1", "-W", "1", "-Q", "3", b);
+        var frames = capture.Finish();
+        Assert.That(frames, Has.Count.EqualTo(1), "captured our datagram");
+        var ip = frames[0].Extract<PacketDotNet.IPv4Packet>();
+        var udp = frames[0].Extract<PacketDotNet.UdpPacket>();
+        Assert.Multiple(() =>
         {
-            var capture = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ip",
-                ["netns", "exec", Node(2), "timeout", "8", "tcpdump", "-U", "-n", "-i", "eth0", "-w", file, "-c", "1", "udp", "and", "src", "host", "198.18.0.1"])
-            { RedirectStandardError = true, UseShellExecute = false })!;
-            Thread.Sleep(1000);
-            LabTesting.InNs(Pod(1), "ping", "-c", "1", "-W", "1", "-Q", "3", b);
-            capture.WaitForExit(10_000);
-            using var reader = new SharpPcap.LibPcap.CaptureFileReaderDevice(file);
-            reader.Open();
-            Assert.That(reader.GetNextPacket(out var raw), Is.EqualTo(SharpPcap.GetPacketStatus.PacketRead), "captured our datagram");
-            var frame = PacketDotNet.Packet.ParsePacket(raw.GetPacket().LinkLayerType, raw.GetPacket().Data);
-            var ip = frame.Extract<PacketDotNet.IPv4Packet>();
-            var udp = frame.Extract<PacketDotNet.UdpPacket>();
-            Assert.Multiple(() =>
-            {
-                Assert.That(udp.DestinationPort, Is.EqualTo(8472));
-                Assert.That(ip.FragmentFlags & 0x2, Is.Zero, "DF clear, as the kernel's VXLAN device");
-                Assert.That(ip.TimeToLive, Is.EqualTo(64));
-                Assert.That(ip.TypeOfService, Is.EqualTo(0x02), "inner CE -> outer ECT(0)");
-                Assert.That(udp.Checksum, Is.Not.Zero, "UDP checksum computed");
-                Assert.That(Convert.ToHexString(udp.PayloadData[..8]), Is.EqualTo("0800000000000100"));
-                Assert.That(MacAddress.Read(udp.PayloadData.AsSpan(8)).ToString(), Is.EqualTo(KernelMac), "inner dst = the peer's VtepMAC");
-            });
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+            Assert.That(udp.DestinationPort, Is.EqualTo(8472));
+            Assert.That(ip.FragmentFlags & 0x2, Is.Zero, "DF clear, as the kernel's VXLAN device");
+            Assert.That(ip.TimeToLive, Is.EqualTo(64));
+            Assert.That(ip.TypeOfService, Is.EqualTo(0x02), "inner CE -> outer ECT(0)");
+            Assert.That(udp.Checksum, Is.Not.Zero, "UDP checksum computed");
+            Assert.That(Convert.ToHexString(udp.PayloadData[..8]), Is.EqualTo("0800000000000100"));
+            Assert.That(MacAddress.Read(udp.PayloadData.AsSpan(8)).ToString(), Is.EqualTo(KernelMac), "inner dst = the peer's VtepMAC");
+        });
     }
 
     [Test]

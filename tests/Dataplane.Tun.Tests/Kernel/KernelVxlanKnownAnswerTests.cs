@@ -33,10 +33,10 @@ public class KernelVxlanKnownAnswerTests
         using var lab = new KernelVxlanLab();
         // One echo request per ECN codepoint (ping -Q sets the whole TOS byte, ECN bits included).
         int[] tosValues = [0x00, 0x01, 0x02, 0x03, 0xB8];
-        using var capture = new Capture(lab.Peer, "eth0", "udp dst port 8472", tosValues.Length, TimeSpan.FromSeconds(8));
+        using var capture = PcapCapture.Start(lab.Peer, "eth0", "udp dst port 8472", tosValues.Length, TimeSpan.FromSeconds(8));
         foreach (var tos in tosValues)
             NetnsScope.TryExec(lab.Node, $"ping -c 1 -W 0.3 -Q {tos} -s 64 10.244.2.7", TimeSpan.FromSeconds(5));
-        var frames = capture.Frames();
+        var frames = capture.Finish();
         Assert.That(frames, Has.Count.EqualTo(tosValues.Length), "one VXLAN datagram per ping");
 
         var ours = new VxlanEncapsulation(1, KernelVxlanLab.KernelMac, 1450);
@@ -71,9 +71,9 @@ public class KernelVxlanKnownAnswerTests
     public void KernelWithNoUdpCsum_SendsZeroChecksum_AndTheSamePayload()
     {
         using var lab = new KernelVxlanLab(udpChecksum: false);
-        using var capture = new Capture(lab.Peer, "eth0", "udp dst port 8472", 1, TimeSpan.FromSeconds(6));
+        using var capture = PcapCapture.Start(lab.Peer, "eth0", "udp dst port 8472", 1, TimeSpan.FromSeconds(6));
         NetnsScope.TryExec(lab.Node, "ping -c 1 -W 0.3 -s 200 10.244.2.9", TimeSpan.FromSeconds(5));
-        var frames = capture.Frames();
+        var frames = capture.Finish();
         Assert.That(frames, Has.Count.EqualTo(1));
         var udp = frames[0].Extract<UdpPacket>();
         Assert.That(udp.Checksum, Is.Zero);
