@@ -1,1 +1,1 @@
-return 0;
+return Control.Commands.Cli.Run(args, new Control.Commands.CliContext());

@@ -194,7 +194,7 @@ internal sealed class Lab
         if (Directory.Exists(subnets))
         {
             sb.AppendLine("leases:");
-            foreach (var f in Directory.GetFiles(subnets).Order(StringComparer.Ordinal))
+            foreach (var f in Directory.GetFiles(subnets).Where(f => !Path.GetFileName(f).StartsWith('.')).Order(StringComparer.Ordinal))
                 sb.AppendLine(CultureInfo.InvariantCulture, $"  {Path.GetFileName(f)} {File.ReadAllText(f).Trim()}");
         }
         return sb.ToString();

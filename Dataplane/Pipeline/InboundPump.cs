@@ -68,6 +68,7 @@ public sealed class InboundPump
                     break;
                 default:
                     _drops.Increment(DropReason.IoError);
+                    Thread.Sleep(1); // a failing socket must not spin a core
                     break;
             }
         }

@@ -54,6 +54,7 @@ public sealed class OutboundPump
     public void Run()
     {
         var buffer = _buffer;
+        int consecutiveErrors = 0;
         while (true)
         {
             buffer.Reset();
@@ -63,8 +64,13 @@ public sealed class OutboundPump
                 if (read.Status == IoStatus.Closed)
                     return;
                 _drops.Increment(DropReason.IoError);
+                // A device that keeps failing (e.g. deleted under us: EBADFD) must not spin a core; the daemon's
+                // watchdog decides what to do about it.
+                if (++consecutiveErrors > 64)
+                    Thread.Sleep(10);
                 continue;
             }
+            consecutiveErrors = 0;
             Forward(buffer);
         }
     }

@@ -119,7 +119,7 @@ public class PacketBufferPoolTests
     {
         const int capacity = 24;
         const int threads = 4;
-        const int rounds = 40_000;
+        const int rounds = 200_000;
         var drops = new DropCounters();
         var pool = new PacketBufferPool(capacity, bufferSize: 128, headroom: 32, drops: drops);
         var owner = new int[capacity];

@@ -1,0 +1,55 @@
+namespace Control.Commands;
+
+/// <summary>The flags of <c>dataplane run</c>: flanneld's names and defaults (main.go), plus ours.</summary>
+internal static class RunFlags
+{
+    /// <summary>flanneld's default --etcd-endpoints.</summary>
+    public const string DefaultEtcdEndpoints = "http://127.0.0.1:4001,http://127.0.0.1:2379";
+
+    /// <summary>flanneld's default --etcd-prefix.</summary>
+    public const string DefaultEtcdPrefix = "/coreos.com/network";
+
+    /// <summary>Accepted flags.</summary>
+    public static IReadOnlyList<FlagSpec> Flags { get; } =
+    [
+        new("iface", FlagKind.Repeated, "interface to use (IP or name) for inter-host communication; repeatable, the first that resolves wins", "IFACE"),
+        new("iface-regex", FlagKind.Repeated, "regex matching the first interface (by IP, then by name) to use; repeatable", "REGEX"),
+        new("public-ip", FlagKind.Value, "IP accessible by other nodes for inter-host communication (default: the interface address)", "IP"),
+        new("subnet-file", FlagKind.Value, "filename where env variables (subnet, MTU, ...) will be written to (default /run/flannel/subnet.env)", "PATH"),
+        new("net-config-path", FlagKind.Value, "path to the network configuration file; wins over DIR/config (they must agree if both exist)", "PATH"),
+        new("ip-masq", FlagKind.Bool, "setup IP masquerade rule for traffic destined outside of overlay network (written to FLANNEL_IPMASQ)"),
+        new("subnet-lease-renew-margin", FlagKind.Value, "subnet lease renewal margin, in minutes, 1..1439 (default 60)", "MINUTES"),
+        new("etcd-endpoints", FlagKind.Value, $"a comma-delimited list of etcd endpoints (default {DefaultEtcdEndpoints}); the etcd store is not implemented yet", "URLS"),
+        new("etcd-prefix", FlagKind.Value, $"etcd prefix (default {DefaultEtcdPrefix})", "PREFIX"),
+        new("v", FlagKind.Value, "log level: 0 info, 1 debug, 2 trace (-v alone means 1)", "LEVEL"),
+        new("lease-dir", FlagKind.Value, "use the embedded lease store in DIR (shared by every node on this machine) instead of etcd", "DIR"),
+        new("io", FlagKind.Value, "packet I/O mode of the data path: per-packet (default; the only mode so far)", "MODE"),
+        new("no-guard-route", FlagKind.Bool, "do not install the 'unreachable Network metric 1000' route that keeps pod traffic from leaking out of the default route while the daemon is down or restarting"),
+        new("accept-unknown-peers", FlagKind.Bool, "accept overlay datagrams from underlay addresses that hold no lease (flannel's behaviour; needed when a peer sends from an address other than its PublicIP)"),
+        new("unsafe-control-only", FlagKind.Bool, "TESTING ONLY: run the control plane without a packet data path (no TUN, socket or routes)"),
+        new("unsafe-lease-ttl", FlagKind.Value, "TESTING ONLY: lease TTL (Go duration, e.g. 5s) instead of flannel's 24h; needs --lease-dir", "DURATION"),
+    ];
+
+    /// <summary>flanneld flags that we know and refuse by name.</summary>
+    public static IReadOnlyList<UnsupportedFlag> Unsupported { get; } =
+    [
+        new("kube-subnet-mgr", true, false, "use --lease-dir or etcd"),
+        new("kube-api-url", false, null, "the Kubernetes subnet manager is not implemented; use --lease-dir or etcd"),
+        new("kubeconfig-file", false, null, "the Kubernetes subnet manager is not implemented; use --lease-dir or etcd"),
+        new("kube-annotation-prefix", false, null, "the Kubernetes subnet manager is not implemented; use --lease-dir or etcd"),
+        new("etcd-keyfile", false, null, "etcd TLS is not implemented"),
+        new("etcd-certfile", false, null, "etcd TLS is not implemented"),
+        new("etcd-cafile", false, null, "etcd TLS is not implemented"),
+        new("etcd-username", false, null, "etcd authentication is not implemented"),
+        new("etcd-password", false, null, "etcd authentication is not implemented"),
+        new("iface-can-reach", false, null, "use --iface or --iface-regex"),
+        new("public-ipv6", false, null, "IPv6 is not supported"),
+        new("healthz-ip", false, null, "the health endpoints are not implemented"),
+        new("healthz-port", false, null, "the health endpoints are not implemented"),
+        new("iptables-resync", false, null, "iptables rules are not managed"),
+        new("iptables-forward-rules", true, false, "iptables rules are not managed (pass --iptables-forward-rules=false)"),
+        new("ip-masq-fully-random-disable", true, false, "iptables rules are not managed"),
+        new("ip-blackhole-route", true, false, "blackhole routes are not managed"),
+        new("set-node-network-unavailable", true, false, "the Kubernetes subnet manager is not implemented"),
+    ];
+}

@@ -1,0 +1,90 @@
+using System.CommandLine;
+using System.Globalization;
+using Control.Daemon;
+using Control.Interfaces;
+using Control.Leases;
+using Dataplane.Packets;
+
+namespace Control.Commands;
+
+/// <summary>Turns parsed <c>run</c> flags into validated <see cref="RunOptions"/>; every problem is a usage error.</summary>
+internal static class RunOptionsReader
+{
+    /// <summary>Validates and converts.</summary>
+    public static RunOptions Read(ParseResult result, VerbOptions o)
+    {
+        Ipv4Address? publicIp = null;
+        if (o.Value(result, "public-ip") is { } ipText)
+        {
+            publicIp = Ipv4Address.TryParse(ipText, out var ip)
+                ? ip
+                : throw ControlException.Usage($"invalid --public-ip '{ipText}': not an IPv4 address");
+        }
+
+        int marginMinutes = 60;
+        if (o.Value(result, "subnet-lease-renew-margin") is { } marginText
+            && (!int.TryParse(marginText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out marginMinutes) || marginMinutes is < 1 or > 1439))
+        {
+            throw ControlException.Usage($"invalid --subnet-lease-renew-margin '{marginText}': must be a number of minutes between 1 and 1439");
+        }
+
+        int verbosity = 0;
+        if (o.Value(result, "v") is { } vText && (!int.TryParse(vText, NumberStyles.None, CultureInfo.InvariantCulture, out verbosity)))
+            throw ControlException.Usage($"invalid -v '{vText}': must be a non-negative log level");
+
+        var leaseDir = o.Value(result, "lease-dir");
+        if (leaseDir is "")
+            throw ControlException.Usage("--lease-dir needs a directory");
+        var etcdEndpoints = o.Value(result, "etcd-endpoints");
+        var etcdPrefix = o.Value(result, "etcd-prefix");
+        if (leaseDir is not null && (etcdEndpoints is not null || etcdPrefix is not null))
+        {
+            throw ControlException.Usage(
+                $"contradictory flags: --lease-dir selects the embedded lease store, so --{(etcdEndpoints is not null ? "etcd-endpoints" : "etcd-prefix")} cannot be used with it");
+        }
+
+        var io = o.Value(result, "io") ?? "per-packet";
+        if (io != "per-packet")
+            throw ControlException.Usage($"invalid --io '{io}': the only I/O mode so far is per-packet");
+
+        var ttl = RenewalSchedule.DefaultTtl;
+        if (o.Value(result, "unsafe-lease-ttl") is { } ttlText)
+        {
+            if (!GoDuration.TryParse(ttlText, out ttl) || ttl < TimeSpan.FromSeconds(1) || ttl > RenewalSchedule.DefaultTtl)
+                throw ControlException.Usage($"invalid --unsafe-lease-ttl '{ttlText}': must be a Go duration between 1s and 24h (e.g. 5s)");
+            if (leaseDir is null)
+                throw ControlException.Usage("contradictory flags: --unsafe-lease-ttl only applies to the embedded store (--lease-dir)");
+        }
+
+        var regexes = o.Values(result, "iface-regex");
+        foreach (var regex in regexes)
+            ExternalInterfaceSelector.Compile(regex);
+        var ifaces = o.Values(result, "iface");
+        if (ifaces.Any(string.IsNullOrWhiteSpace))
+            throw ControlException.Usage("--iface needs an interface name or IP");
+
+        var subnetFile = o.Value(result, "subnet-file") ?? SubnetEnv.SubnetEnvFile.DefaultPath;
+        if (subnetFile.Length == 0)
+            throw ControlException.Usage("--subnet-file needs a path");
+
+        return new RunOptions
+        {
+            Ifaces = ifaces,
+            IfaceRegexes = regexes,
+            PublicIp = publicIp,
+            SubnetFile = subnetFile,
+            NetConfigPath = o.Value(result, "net-config-path") is { Length: > 0 } p ? p : null,
+            IpMasq = o.Bool(result, "ip-masq"),
+            GuardRoute = !o.Bool(result, "no-guard-route"),
+            AcceptUnknownPeers = o.Bool(result, "accept-unknown-peers"),
+            ControlOnly = o.Bool(result, "unsafe-control-only"),
+            RenewMargin = TimeSpan.FromMinutes(marginMinutes),
+            EtcdEndpoints = (etcdEndpoints ?? RunFlags.DefaultEtcdEndpoints).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            EtcdPrefix = etcdPrefix ?? RunFlags.DefaultEtcdPrefix,
+            LeaseDir = leaseDir,
+            Io = IoMode.PerPacket,
+            LeaseTtl = ttl,
+            Verbosity = verbosity,
+        };
+    }
+}

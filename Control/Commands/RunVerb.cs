@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Control.Daemon;
+
+namespace Control.Commands;
+
+/// <summary>
+/// <c>dataplane run</c>: the daemon. Validates flags, picks the interface, loads the config, acquires the lease,
+/// writes subnet.env, starts the data path, then renews and follows peer leases until SIGTERM/SIGINT (exit 0)
+/// or until the lease is revoked (exit 1).
+/// </summary>
+internal sealed class RunVerb : IVerb
+{
+    /// <inheritdoc/>
+    public string Name => "run";
+
+    /// <inheritdoc/>
+    public IReadOnlyList<FlagSpec> Flags => RunFlags.Flags;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<UnsupportedFlag> Unsupported => RunFlags.Unsupported;
+
+    /// <inheritdoc/>
+    public bool ReadsEnvironment => true;
+
+    /// <inheritdoc/>
+    public Command Build(CliContext context)
+    {
+        var command = new Command(Name, "Run the node daemon in flanneld's place (flanneld's flags and FLANNELD_* variables are accepted).");
+        var options = new VerbOptions(command, Flags);
+        command.SetAction(result => Execute(result, options, context));
+        return command;
+    }
+
+    private static int Execute(ParseResult result, VerbOptions o, CliContext context)
+    {
+        RunOptions options;
+        try
+        {
+            options = RunOptionsReader.Read(result, o);
+        }
+        catch (ControlException e)
+        {
+            context.Error.WriteLine($"dataplane: {e.Message}");
+            return e.ExitCode;
+        }
+        using var loggers = Logging.Create(options.Verbosity, context.Logging);
+        using var shutdown = new CancellationTokenSource();
+        using var registration = context.Shutdown?.Register(shutdown.Cancel);
+        using var sigterm = context.Shutdown is null ? PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal) : null;
+        using var sigint = context.Shutdown is null ? PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal) : null;
+        try
+        {
+            var daemon = new NodeDaemon(options, context.Host, context.DataPaths, loggers);
+            return daemon.RunAsync(shutdown.Token).GetAwaiter().GetResult();
+        }
+        catch (ControlException e)
+        {
+            context.Error.WriteLine($"dataplane: {e.Message}");
+            return e.ExitCode;
+        }
+
+        void OnSignal(PosixSignalContext signal)
+        {
+            signal.Cancel = true;
+            shutdown.Cancel();
+        }
+    }
+}

@@ -1,0 +1,55 @@
+using Dataplane.Packets;
+
+namespace Control.Daemon;
+
+/// <summary>Validated options of <c>dataplane run</c> (and of the hidden one-shot <c>acquire</c>).</summary>
+internal sealed record RunOptions
+{
+    /// <summary>--iface values (names or IPs), in order.</summary>
+    public IReadOnlyList<string> Ifaces { get; init; } = [];
+
+    /// <summary>--iface-regex values, in order.</summary>
+    public IReadOnlyList<string> IfaceRegexes { get; init; } = [];
+
+    /// <summary>--public-ip.</summary>
+    public Ipv4Address? PublicIp { get; init; }
+
+    /// <summary>--subnet-file.</summary>
+    public string SubnetFile { get; init; } = SubnetEnv.SubnetEnvFile.DefaultPath;
+
+    /// <summary>--net-config-path, when given.</summary>
+    public string? NetConfigPath { get; init; }
+
+    /// <summary>--ip-masq (written to FLANNEL_IPMASQ).</summary>
+    public bool IpMasq { get; init; }
+
+    /// <summary>False with --no-guard-route: no unreachable guard route for Network.</summary>
+    public bool GuardRoute { get; init; } = true;
+
+    /// <summary>--accept-unknown-peers: do not drop datagrams from addresses holding no lease.</summary>
+    public bool AcceptUnknownPeers { get; init; }
+
+    /// <summary>--unsafe-control-only: no packet data path (tests).</summary>
+    public bool ControlOnly { get; init; }
+
+    /// <summary>--subnet-lease-renew-margin.</summary>
+    public TimeSpan RenewMargin { get; init; } = TimeSpan.FromMinutes(60);
+
+    /// <summary>--etcd-endpoints.</summary>
+    public IReadOnlyList<string> EtcdEndpoints { get; init; } = [];
+
+    /// <summary>--etcd-prefix.</summary>
+    public string EtcdPrefix { get; init; } = "/coreos.com/network";
+
+    /// <summary>--lease-dir: the embedded store; null means etcd.</summary>
+    public string? LeaseDir { get; init; }
+
+    /// <summary>--io.</summary>
+    public IoMode Io { get; init; } = IoMode.PerPacket;
+
+    /// <summary>Lease TTL: flannel's 24 h unless --unsafe-lease-ttl (tests) overrides it.</summary>
+    public TimeSpan LeaseTtl { get; init; } = Leases.RenewalSchedule.DefaultTtl;
+
+    /// <summary>-v level.</summary>
+    public int Verbosity { get; init; }
+}

@@ -1,0 +1,205 @@
+using Control.Commands;
+using Control.Daemon;
+
+namespace Control.Tests;
+
+/// <summary>The whole CLI in-process: flag syntax, environment, and every bad-input path (exit code + one stderr line).</summary>
+public class CliTests
+{
+    private TempDir _dir = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _dir = new TempDir();
+        _dir.Write("net.json", """{"Network":"10.244.0.0/16"}""");
+    }
+
+    [TearDown]
+    public void TearDown() => _dir.Dispose();
+
+    private (int Exit, string Out, string Err) Cli(string[] args, Dictionary<string, string>? env = null, CancellationToken? shutdown = null)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var context = new CliContext
+        {
+            Out = output,
+            Error = error,
+            Environment = name => env is not null && env.TryGetValue(name, out var v) ? v : null,
+            Host = FakeHost.Standard(),
+            // In-process runs happen in the root namespace: never the real TUN data path here.
+            DataPaths = new LoggingDataPath.Factory(),
+            Logging = false,
+            Shutdown = shutdown ?? new CancellationToken(canceled: true),
+        };
+        int exit = Commands.Cli.Run(args, context);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    private string[] Base(params string[] extra) =>
+        ["acquire", "--lease-dir", _dir["leases"], "--subnet-file", _dir["subnet.env"], "--net-config-path", _dir["net.json"], .. extra];
+
+    [Test]
+    public void Acquire_in_go_syntax_writes_subnet_env_in_flannels_order()
+    {
+        var (exit, stdout, stderr) = Cli(["acquire", $"-lease-dir={_dir["leases"]}", "-subnet-file", _dir["subnet.env"], $"--net-config-path={_dir["net.json"]}", "-ip-masq", "-iface", "eth1", "-v"]);
+        Assert.That(exit, Is.Zero, stderr);
+        var subnet = stdout.Trim();
+        var expected = $"FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET={subnet.Replace(".0/", ".1/", StringComparison.Ordinal)}\nFLANNEL_MTU=8973\nFLANNEL_IPMASQ=true\n";
+        Assert.That(File.ReadAllText(_dir["subnet.env"]), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void Environment_sets_flags_and_the_command_line_wins()
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["FLANNELD_LEASE_DIR"] = _dir["leases"],
+            ["FLANNELD_SUBNET_FILE"] = _dir["subnet.env"],
+            ["FLANNELD_NET_CONFIG_PATH"] = _dir["net.json"],
+            ["FLANNELD_IFACE"] = "eth0",
+            ["FLANNELD_IP_MASQ"] = "true",
+            ["FLANNELD_PUBLIC_IP"] = "not-an-ip",
+        };
+        var (exit, _, stderr) = Cli(["acquire", "--public-ip=198.18.0.50", "--ip-masq=false"], env);
+        Assert.That(exit, Is.Zero, stderr);
+        Assert.That(File.ReadAllText(_dir["subnet.env"]), Does.Contain("FLANNEL_MTU=1472\n").And.Contain("FLANNEL_IPMASQ=false\n"));
+        Assert.That(File.ReadAllText(Directory.GetFiles(_dir["leases/subnets"]).Single(f => !Path.GetFileName(f).StartsWith('.'))), Is.EqualTo("""{"PublicIP":"198.18.0.50","PublicIPv6":null}"""));
+    }
+
+    [Test]
+    public void Run_stops_cleanly_on_shutdown()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+        var args = Base();
+        args[0] = "run";
+        var (exit, _, stderr) = Cli(args, shutdown: cts.Token);
+        Assert.That(exit, Is.Zero, stderr);
+        Assert.That(File.Exists(_dir["subnet.env"]), Is.True);
+    }
+
+    [Test]
+    public void Help_and_version()
+    {
+        var (exit, stdout, _) = Cli(["run", "-help"]);
+        Assert.That(exit, Is.Zero);
+        Assert.That(stdout, Does.Contain("--iface").And.Contain("--lease-dir").And.Contain("--unsafe-lease-ttl"));
+        Assert.That(Cli(["leases", "--help"]).Out, Does.Contain("--lease-dir"));
+        var version = Cli(["--version"]);
+        Assert.That((version.Exit, version.Out), Is.EqualTo((0, version.Out)));
+        Assert.That(version.Out, Does.Match(@"^\d+\.\d+\.\d+"));
+    }
+
+    private static IEnumerable<TestCaseData> BadInputs()
+    {
+        // (args after the base flags, expected exit, expected text)
+        yield return new TestCaseData(new[] { "--bogus" }, 2, "unknown flag --bogus").SetName("unknown flag");
+        yield return new TestCaseData(new[] { "--kube-subnet-mgr" }, 2, "--kube-subnet-mgr is not supported yet: use --lease-dir or etcd").SetName("kube subnet manager");
+        yield return new TestCaseData(new[] { "-healthz-port=8081" }, 2, "--healthz-port is not supported yet").SetName("healthz");
+        yield return new TestCaseData(new[] { "--public-ipv6", "fc00::1" }, 2, "--public-ipv6 is not supported yet").SetName("public ipv6");
+        yield return new TestCaseData(new[] { "--etcd-endpoints", "http://x:2379" }, 2, "contradictory flags: --lease-dir").SetName("lease dir with etcd");
+        yield return new TestCaseData(new[] { "--public-ip", "1.2.3" }, 2, "invalid --public-ip '1.2.3'").SetName("bad public ip");
+        yield return new TestCaseData(new[] { "--subnet-lease-renew-margin", "0" }, 2, "between 1 and 1439").SetName("renew margin 0");
+        yield return new TestCaseData(new[] { "--subnet-lease-renew-margin=1440" }, 2, "between 1 and 1439").SetName("renew margin 1440");
+        yield return new TestCaseData(new[] { "--ip-masq=maybe" }, 2, "invalid boolean value \"maybe\"").SetName("bad bool");
+        yield return new TestCaseData(new[] { "--io", "batched" }, 2, "invalid --io 'batched'").SetName("bad io mode");
+        yield return new TestCaseData(new[] { "--unsafe-lease-ttl", "soon" }, 2, "invalid --unsafe-lease-ttl").SetName("bad ttl");
+        yield return new TestCaseData(new[] { "--iface-regex", "(" }, 2, "invalid --iface-regex").SetName("bad regex");
+        yield return new TestCaseData(new[] { "stray" }, 2, "takes no arguments").SetName("positional argument");
+        yield return new TestCaseData(new[] { "--iface" }, 2, "flag needs an argument: --iface").SetName("missing value");
+        yield return new TestCaseData(new[] { "--iface", "wlan7" }, 1, "no interface named wlan7").SetName("unknown interface");
+    }
+
+    [TestCaseSource(nameof(BadInputs))]
+    public void Bad_flags_give_one_clear_line_and_non_zero_exit(string[] extra, int exitCode, string message)
+    {
+        var (exit, _, stderr) = Cli(Base(extra));
+        Assert.That(exit, Is.EqualTo(exitCode), stderr);
+        Assert.That(stderr, Does.Contain(message));
+        Assert.That(stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1), stderr);
+        Assert.That(File.Exists(_dir["subnet.env"]), Is.False, "nothing written on bad input");
+    }
+
+    [Test]
+    public void Without_lease_dir_etcd_is_the_store_and_that_is_a_clear_error()
+    {
+        var (exit, _, stderr) = Cli(["run", "--subnet-file", _dir["subnet.env"], "--net-config-path", _dir["net.json"]]);
+        Assert.That(exit, Is.EqualTo(1));
+        Assert.That(stderr, Does.Contain("etcd lease store (--etcd-endpoints http://127.0.0.1:4001,http://127.0.0.1:2379) is not implemented yet"));
+        Assert.That(Cli(["run", "--unsafe-lease-ttl=5s"]).Err, Does.Contain("contradictory flags: --unsafe-lease-ttl"));
+    }
+
+    [TestCase("""{"Network":"10.244.0.0/16",""", "invalid JSON")]
+    [TestCase("""{"Network":"10.244.0.0/30"}""", "network is too small")]
+    [TestCase("""{"Network":"10.244.0.0/16","SubnetLen":17}""", "at least four subnets")]
+    [TestCase("""{"Network":"10.244.0.0/16","Backend":{"Type":"wireguard"}}""", "\"wireguard\" is not supported")]
+    public void Bad_config_files(string json, string message)
+    {
+        _dir.Write("net.json", json);
+        var (exit, _, stderr) = Cli(Base());
+        Assert.That(exit, Is.EqualTo(1));
+        Assert.That(stderr, Does.Contain(_dir["net.json"]).And.Contain(message));
+    }
+
+    [Test]
+    public void Unreadable_config_disagreeing_configs_and_unusable_paths()
+    {
+        Assert.That(Cli(["acquire", "--lease-dir", _dir["leases"], "--subnet-file", _dir["subnet.env"], "--net-config-path", _dir["nope.json"]]).Err,
+            Does.Contain("cannot read network config"));
+        _dir.Write("leases/config", """{"Network":"10.9.0.0/16"}""");
+        var (exit, _, stderr) = Cli(Base());
+        Assert.That((exit, stderr.Contains("disagree", StringComparison.Ordinal)), Is.EqualTo((1, true)), stderr);
+        File.Delete(_dir["leases/config"]);
+
+        var file = _dir.Write("afile", "x");
+        var badDir = Cli(["acquire", "--lease-dir", Path.Combine(file, "leases"), "--subnet-file", _dir["subnet.env"], "--net-config-path", _dir["net.json"]]);
+        Assert.That((badDir.Exit, badDir.Err.Contains("is not usable", StringComparison.Ordinal)), Is.EqualTo((1, true)), badDir.Err);
+        var badEnv = Cli(["acquire", "--lease-dir", _dir["leases"], "--subnet-file", Path.Combine(file, "subnet.env"), "--net-config-path", _dir["net.json"]]);
+        Assert.That((badEnv.Exit, badEnv.Err.Contains("cannot write subnet file", StringComparison.Ordinal)), Is.EqualTo((1, true)), badEnv.Err);
+        Assert.That(Directory.GetFiles(_dir["leases/subnets"]).Where(f => !Path.GetFileName(f).StartsWith('.')), Is.Empty, "no lease taken when subnet.env cannot be written");
+    }
+
+    [Test]
+    public void Full_network_and_corrupt_own_lease()
+    {
+        _dir.Write("net.json", """{"Network":"10.0.0.0/28"}""");
+        foreach (var n in new[] { 4, 8, 12 })
+            _dir.Write($"leases/subnets/10.0.0.{n}-30", $$"""{"PublicIP":"198.18.9.{{n}}","PublicIPv6":null}""");
+        var full = Cli(Base("--public-ip", "198.18.0.1"));
+        Assert.That((full.Exit, full.Err.Contains("out of subnets", StringComparison.Ordinal)), Is.EqualTo((1, true)), full.Err);
+
+        _dir.Write("leases/subnets/.meta/10.0.0.4-30", """{"Expiration":"2999-01-01T00:00:00.000Z","PublicIP":"198.18.0.1","Pid":1}""");
+        File.WriteAllText(_dir["leases/subnets/10.0.0.4-30"], "{oops");
+        var corrupt = Cli(Base("--public-ip", "198.18.0.1"));
+        Assert.That((corrupt.Exit, corrupt.Err.Contains("our own lease 10.0.0.4-30", StringComparison.Ordinal)), Is.EqualTo((1, true)), corrupt.Err);
+    }
+
+    [Test]
+    public void Leases_lists_the_store()
+    {
+        Assert.That(Cli(Base("--public-ip", "198.18.0.1")).Exit, Is.Zero);
+        _dir.Write("leases/subnets/10.244.99.0-24", """{"PublicIP":"198.18.0.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:99"}}""");
+        var (exit, stdout, _) = Cli(["leases", "-lease-dir", _dir["leases"]]);
+        Assert.That(exit, Is.Zero);
+        Assert.That(stdout, Does.Contain("198.18.0.1 ").And.Contain("10.244.99.0/24").And.Contain("vxlan").And.Contain("never (static)"));
+        Assert.That(Cli(["leases", "--lease-dir", _dir["nope"]]).Exit, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void Go_duration_parsing()
+    {
+        Assert.That(GoDuration.TryParse("5s", out var a) ? a : default, Is.EqualTo(TimeSpan.FromSeconds(5)));
+        Assert.That(GoDuration.TryParse("1m30s", out var b) ? b : default, Is.EqualTo(TimeSpan.FromSeconds(90)));
+        Assert.That(GoDuration.TryParse("1.5h", out var c) ? c : default, Is.EqualTo(TimeSpan.FromMinutes(90)));
+        Assert.That(GoDuration.TryParse("250ms", out var d) ? d : default, Is.EqualTo(TimeSpan.FromMilliseconds(250)));
+        Assert.That(GoDuration.TryParse("5", out _), Is.False);
+        Assert.That(GoDuration.TryParse("5 s", out _), Is.False);
+    }
+
+    [Test]
+    public void Default_io_mode_is_per_packet()
+    {
+        Assert.That(new RunOptions().Io, Is.EqualTo(IoMode.PerPacket));
+    }
+}

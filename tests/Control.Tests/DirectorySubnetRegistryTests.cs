@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using Control.Leases;
+using Dataplane.Packets;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Control.Tests;
+
+public class DirectorySubnetRegistryTests
+{
+    private static readonly Ipv4Prefix Subnet = Ipv4Prefix.Parse("10.244.7.0/24");
+    private static readonly LeaseAttributes Udp = LeaseAttributes.ForUdp(Ipv4Address.Parse("198.18.0.1"));
+
+    private static DirectorySubnetRegistry Open(TempDir dir, TimeProvider? time = null) =>
+        DirectorySubnetRegistry.Open(dir.Path, time ?? TimeProvider.System, NullLogger.Instance, TimeSpan.FromMilliseconds(50));
+
+    [Test]
+    public void Create_writes_the_value_and_metadata_and_is_create_if_absent()
+    {
+        using var dir = new TempDir();
+        var time = new ManualTime(DateTimeOffset.Parse("2030-01-01T00:00:00Z"));
+        var r = Open(dir, time);
+        var exp = r.TryCreate(Subnet, Udp, TimeSpan.FromHours(24));
+        Assert.That(exp, Is.EqualTo(time.Now + TimeSpan.FromHours(24)));
+        Assert.That(File.ReadAllText(dir["subnets/10.244.7.0-24"]), Is.EqualTo("""{"PublicIP":"198.18.0.1","PublicIPv6":null}"""));
+        Assert.That(File.ReadAllText(dir["subnets/.meta/10.244.7.0-24"]), Does.StartWith("""{"Expiration":"2030-01-02T00:00:00.000Z","PublicIP":"198.18.0.1","Pid":"""));
+        Assert.That(r.TryCreate(Subnet, LeaseAttributes.ForUdp(Ipv4Address.Parse("198.18.0.2")), TimeSpan.FromHours(24)), Is.Null);
+        Assert.That(r.List().Leases.Single().Attributes, Is.EqualTo(Udp));
+    }
+
+    [Test]
+    public void Lease_expires_after_its_ttl_and_renewal_extends_it()
+    {
+        using var dir = new TempDir();
+        var time = new ManualTime(DateTimeOffset.Parse("2030-01-01T00:00:00Z"));
+        var r = Open(dir, time);
+        r.TryCreate(Subnet, Udp, TimeSpan.FromSeconds(5));
+        time.Advance(TimeSpan.FromSeconds(4));
+        var renewed = r.Renew(Subnet, Udp.PublicIP, TimeSpan.FromSeconds(5));
+        Assert.That(renewed, Is.EqualTo(new RenewResult(RenewOutcome.Renewed, time.Now + TimeSpan.FromSeconds(5))));
+        time.Advance(TimeSpan.FromSeconds(4));
+        Assert.That(r.List().Leases, Has.Count.EqualTo(1), "renewed: still alive 8 s after creation");
+        time.Advance(TimeSpan.FromSeconds(1.5));
+        Assert.That(r.List().Leases, Is.Empty, "expired: gone from the list at once");
+        Assert.That(r.SweepExpired(), Is.EqualTo(1));
+        Assert.That(File.Exists(dir["subnets/10.244.7.0-24"]), Is.False);
+        Assert.That(File.Exists(dir["subnets/.meta/10.244.7.0-24"]), Is.False);
+        Assert.That(r.Renew(Subnet, Udp.PublicIP, TimeSpan.FromSeconds(5)).Outcome, Is.EqualTo(RenewOutcome.Gone));
+    }
+
+    [Test]
+    public void Renewing_an_expired_unswept_lease_reports_revocation_and_a_creator_can_take_the_subnet()
+    {
+        using var dir = new TempDir();
+        var time = new ManualTime(DateTimeOffset.Parse("2030-01-01T00:00:00Z"));
+        var r = Open(dir, time);
+        r.TryCreate(Subnet, Udp, TimeSpan.FromSeconds(5));
+        time.Advance(TimeSpan.FromSeconds(6));
+        var other = LeaseAttributes.ForUdp(Ipv4Address.Parse("198.18.0.2"));
+        Assert.That(r.TryCreate(Subnet, other, TimeSpan.FromSeconds(5)), Is.Not.Null, "an expired lease does not block creation");
+        Assert.That(r.Renew(Subnet, Udp.PublicIP, TimeSpan.FromSeconds(5)).Outcome, Is.EqualTo(RenewOutcome.Gone), "taken over by another PublicIP");
+    }
+
+    [Test]
+    public void Hand_written_lease_without_metadata_is_static_and_never_expires()
+    {
+        using var dir = new TempDir();
+        var time = new ManualTime(DateTimeOffset.Parse("2030-01-01T00:00:00Z"));
+        var r = Open(dir, time);
+        dir.Write("subnets/10.244.9.0-24", """{"PublicIP":"198.18.0.9","PublicIPv6":null}""");
+        time.Advance(TimeSpan.FromDays(3650));
+        r.SweepExpired();
+        var lease = r.List().Leases.Single();
+        Assert.That((lease.Subnet.ToString(), lease.IsStatic), Is.EqualTo(("10.244.9.0/24", true)));
+        Assert.That(r.Renew(lease.Subnet, lease.Attributes.PublicIP, TimeSpan.FromSeconds(5)).Outcome, Is.EqualTo(RenewOutcome.Static));
+    }
+
+    [Test]
+    public void Corrupt_entries_are_reported_not_thrown_and_still_occupy_their_subnet()
+    {
+        using var dir = new TempDir();
+        var r = Open(dir);
+        dir.Write("subnets/10.244.2.0-24", "{not json");
+        dir.Write("subnets/garbage", "x");
+        dir.Write("subnets/10.244.3.0-24", """{"PublicIP":"198.18.0.3","PublicIPv6":null}""");
+        var snap = r.List();
+        Assert.That(snap.Leases.Select(l => l.Subnet.ToString()), Is.EqualTo(new[] { "10.244.3.0/24" }));
+        Assert.That(snap.Corrupt.Select(c => c.Key), Is.EquivalentTo(new[] { "10.244.2.0-24", "garbage" }));
+        Assert.That(snap.Occupied.Select(s => s.ToString()), Does.Contain("10.244.2.0/24"));
+    }
+
+    [Test]
+    public void Lock_is_exclusive_between_open_handles()
+    {
+        using var dir = new TempDir();
+        Open(dir);
+        using var held = new FileStream(dir["subnets/.lock"], FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        var e = Assert.Throws<IOException>(() => new FileStream(dir["subnets/.lock"], FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None).Dispose())!;
+        Assert.That(DirectorySubnetRegistry.IsLockBusy(e), Is.True, $"the registry must recognise a busy lock (HResult {e.HResult})");
+    }
+
+    [Test]
+    public void Unusable_directory_fails_with_one_clear_message()
+    {
+        using var dir = new TempDir();
+        var file = dir.Write("plainfile", "x");
+        var e = Assert.Throws<ControlException>(() => DirectorySubnetRegistry.Open(Path.Combine(file, "leases"), TimeProvider.System, NullLogger.Instance))!;
+        Assert.That(e.Message, Does.Contain("is not usable"));
+    }
+
+    [Test]
+    public async Task A_change_written_by_another_process_is_seen_within_one_second()
+    {
+        using var dir = new TempDir();
+        var r = DirectorySubnetRegistry.Open(dir.Path, TimeProvider.System, NullLogger.Instance);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await using var e = r.WatchAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        Assert.That(await e.MoveNextAsync(), Is.True);
+        Assert.That(e.Current.Leases, Is.Empty);
+        for (int i = 0; i < 3; i++)
+        {
+            var name = $"10.244.{20 + i}.0-24";
+            var stopwatch = Stopwatch.StartNew();
+            // Written as an operator would, without the lock or the registry (atomically, so no half file is seen).
+            File.WriteAllText(dir[$"subnets/.{name}.tmp"], """{"PublicIP":"198.18.0.5","PublicIPv6":null}""");
+            File.Move(dir[$"subnets/.{name}.tmp"], dir[$"subnets/{name}"]);
+            Assert.That(await e.MoveNextAsync(), Is.True);
+            stopwatch.Stop();
+            Assert.That(e.Current.Leases.Select(l => SubnetKey.Format(l.Subnet)), Does.Contain(name));
+            Assert.That(stopwatch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(1)), $"change {i} seen after {stopwatch.Elapsed}");
+        }
+        await cts.CancelAsync();
+    }
+}
