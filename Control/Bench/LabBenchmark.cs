@@ -74,6 +74,7 @@ internal sealed class LabBenchmark
         foreach (var m in results.Modes.Where(m => m.Skipped is not null))
             bar.Note($"skipping {m.Name}: {m.Skipped}");
         var lab = new Lab.Lab(_layout);
+        WaitForOtherLab(o.Smoke ? TimeSpan.FromSeconds(20) : TimeSpan.FromSeconds(120), bar, results);
         try
         {
             bar.Note($"building the lab ({Nodes} nodes on one underlay)");
@@ -102,6 +103,24 @@ internal sealed class LabBenchmark
         results.Finished = DateTimeOffset.Now;
         Write(results, o, bar);
         return results;
+    }
+
+    /// <summary>
+    /// Lab names are machine-global and <see cref="Lab.Lab.Up"/> starts by removing any lab, so a lab that is up
+    /// (another user's, or one left by a crash) is given a bounded time to go away before it is taken over.
+    /// </summary>
+    private static void WaitForOtherLab(TimeSpan patience, BenchProgress bar, BenchResults results)
+    {
+        static bool LabExists() => Directory.Exists("/run/netns")
+            && Directory.EnumerateFiles("/run/netns").Any(f => Path.GetFileName(f).StartsWith(LabLayout.Prefix, StringComparison.Ordinal));
+        if (!LabExists())
+            return;
+        bar.Note($"a lab is already up (dpl-* namespaces); waiting up to {patience.TotalSeconds:0} s for it to go away");
+        var deadline = DateTime.UtcNow + patience;
+        while (LabExists() && DateTime.UtcNow < deadline)
+            Thread.Sleep(500);
+        if (LabExists())
+            results.Notes.Add("a lab was already up at the start and did not go away; it was torn down and replaced (a crashed run's leftovers, or a concurrent lab user whose run this broke)");
     }
 
     /// <summary>Writes results.json, report.md and (unless disabled or impossible) the plots.</summary>
@@ -285,6 +304,11 @@ internal sealed class LabBenchmark
                 if (r.ExitCode == 0)
                     return;
                 last = (r.StdOut + r.StdErr).Trim();
+                // Lab names are machine-global: another `dataplane lab up/down` on this machine removes our namespaces.
+                if (!File.Exists("/run/netns/" + LabLayout.PodNamespace(1)) || !Directory.Exists(Layout.Root))
+                    throw new BenchException("the lab disappeared under the benchmark: another lab user on this machine (dataplane lab, the end-to-end tests) tore it down; run the benchmark alone");
+                if (mode.HasDaemon && Enumerable.Range(1, Nodes).Any(i => lab.DaemonPids(i).Count == 0))
+                    throw new BenchException("a daemon exited:\n" + lab.TailLog(1) + "\n" + lab.TailLog(2));
                 Thread.Sleep(250);
             }
             throw new BenchException($"pod 1 cannot reach pod 2 ({_pod2}): {last}" + (mode.HasDaemon ? "\n" + lab.TailLog(1) : ""));
@@ -458,13 +482,14 @@ internal sealed class LabBenchmark
             var file = Path.Combine(Path.GetTempPath(), $"dpl-bench-{Environment.ProcessId}-{mode.Name}.pcap");
             try
             {
-                using var capture = BenchProcess.InNamespace(LabLayout.NodeNamespace(1), "tcpdump", "-i", "eth0", "-nn", "-U", "-c", "6", "-w", file, "icmp or udp");
+                using var capture = BenchProcess.InNamespace(LabLayout.NodeNamespace(1), "tcpdump", "-i", "eth0", "-nn", "--immediate-mode", "-U", "-c", "6", "-w", file, "icmp or udp");
                 var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
                 while (!capture.StdErr.Contains("listening on", StringComparison.Ordinal) && DateTime.UtcNow < deadline && !capture.HasExited)
                     Thread.Sleep(50);
                 LabShell.Run("ip", ["netns", "exec", LabLayout.PodNamespace(1), "ping", "-c", "3", "-i", "0.2", "-W", "1",
                     "-s", PingPayload.ToString(CultureInfo.InvariantCulture), _pod2], timeout: TimeSpan.FromSeconds(10));
-                if (!capture.HasExited)
+                // -c 6 (3 requests + 3 replies) normally ends it; SIGINT only if something was lost.
+                if (!capture.HasExited && !WaitExit(capture, TimeSpan.FromSeconds(3)))
                     capture.Interrupt(TimeSpan.FromSeconds(3));
                 var overhead = File.Exists(file) ? WireCapture.OverheadBytes(File.ReadAllBytes(file), PingIpLength) : null;
                 if (overhead is null)
@@ -477,6 +502,14 @@ internal sealed class LabBenchmark
             {
                 File.Delete(file);
             }
+        }
+
+        private static bool WaitExit(BenchProcess p, TimeSpan timeout)
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            while (!p.HasExited && DateTime.UtcNow < deadline)
+                Thread.Sleep(50);
+            return p.HasExited;
         }
 
         private long UnderlayTxPackets()

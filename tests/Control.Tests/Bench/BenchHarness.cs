@@ -13,9 +13,16 @@ internal static class BenchHarness
     {
         if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DATAPLANE_EXE")))
             return;
-        var apphost = Path.Combine(AppContext.BaseDirectory, "dataplane");
-        if (File.Exists(apphost))
-            Environment.SetEnvironmentVariable("DATAPLANE_EXE", apphost);
+        // The build names the apphost after the assembly (Dataplane.Control); only Control's own output also has "dataplane".
+        foreach (var name in new[] { "Dataplane.Control", "dataplane" })
+        {
+            var apphost = Path.Combine(AppContext.BaseDirectory, name);
+            if (File.Exists(apphost))
+            {
+                Environment.SetEnvironmentVariable("DATAPLANE_EXE", apphost);
+                return;
+            }
+        }
     }
 
     public static void RequireBenchTools()
