@@ -126,6 +126,8 @@ internal static class BenchReport
     internal static string Format(double v)
     {
         double a = Math.Abs(v);
+        if (a >= 1 && v == Math.Round(v))
+            return v.ToString("0", CultureInfo.InvariantCulture);
         string f = a >= 100 ? "0" : a >= 10 ? "0.0" : a >= 1 ? "0.00" : a >= 0.01 ? "0.000" : "0.#####";
         return v.ToString(f, CultureInfo.InvariantCulture);
     }

@@ -88,7 +88,17 @@ internal sealed class LabBenchmark
                         continue;
                     }
                     var run = new ModeRun(this, lab, modes[k], results.Modes[k], o, tracer, bar, r);
-                    run.Execute();
+                    try
+                    {
+                        run.Execute();
+                    }
+                    catch (LabVanishedException ex)
+                    {
+                        results.Notes.Add($"run aborted in repetition {r}, mode {modes[k].Name}: {ex.Message}");
+                        bar.Note("ABORTED: " + ex.Message);
+                        r = o.Repetitions;
+                        break;
+                    }
                 }
             }
         }
@@ -200,7 +210,7 @@ internal sealed class LabBenchmark
                 WaitReachable();
                 bar.Step($"{Label} setup", $"pods {lab.PodAddress(1)} → {_pod2}");
             }
-            catch (Exception ex) when (ex is LabException or BenchException or IOException)
+            catch (Exception ex) when (ex is LabException or BenchException or IOException && ex is not LabVanishedException)
             {
                 _rep.Errors.Add($"setup: {ex.Message}");
                 if (repetition == 1)
@@ -230,7 +240,14 @@ internal sealed class LabBenchmark
             {
                 foreach (var s in servers)
                     s.Dispose();
-                TearDown();
+                try
+                {
+                    TearDown();
+                }
+                catch (Exception ex) when (ex is LabException or IOException)
+                {
+                    _rep.Errors.Add($"teardown: {ex.Message}");
+                }
                 bar.Step($"{Label} teardown", _rep.Errors.Count == 0 ? "done" : $"{_rep.Errors.Count} step(s) failed");
             }
         }
@@ -250,6 +267,8 @@ internal sealed class LabBenchmark
                 outcome = "FAILED: " + FirstLine(ex.Message);
             }
             bar.Step($"{Label} {step}", outcome);
+            if (!LabIntact(Layout))
+                throw new LabVanishedException();
         }
 
         private void SetUp()
@@ -268,7 +287,8 @@ internal sealed class LabBenchmark
                 File.WriteAllText(Path.Combine(Layout.LeaseDir, "config"),
                     $"{{\"Network\":\"{LabLayout.Network}\",\"Backend\":{{\"Type\":\"{daemon.Backend}\"}}}}\n");
                 for (int i = 1; i <= Nodes; i++)
-                    File.Delete(Layout.SubnetFile(i));
+                    if (File.Exists(Layout.SubnetFile(i)))
+                        File.Delete(Layout.SubnetFile(i));
                 for (int i = 1; i <= Nodes; i++)
                     lab.StartDaemon(i, new LabOptions { Backend = daemon.Backend, DaemonArgs = daemon.Arguments });
             }
@@ -289,7 +309,8 @@ internal sealed class LabBenchmark
                 for (int i = 1; i <= Nodes; i++)
                 {
                     lab.StopDaemon(i);
-                    File.Delete(Layout.SubnetFile(i));
+                    if (File.Exists(Layout.SubnetFile(i)))
+                        File.Delete(Layout.SubnetFile(i));
                 }
             }
         }
@@ -305,8 +326,8 @@ internal sealed class LabBenchmark
                     return;
                 last = (r.StdOut + r.StdErr).Trim();
                 // Lab names are machine-global: another `dataplane lab up/down` on this machine removes our namespaces.
-                if (!File.Exists("/run/netns/" + LabLayout.PodNamespace(1)) || !Directory.Exists(Layout.Root))
-                    throw new BenchException("the lab disappeared under the benchmark: another lab user on this machine (dataplane lab, the end-to-end tests) tore it down; run the benchmark alone");
+                if (!LabIntact(Layout))
+                    throw new LabVanishedException();
                 if (mode.HasDaemon && Enumerable.Range(1, Nodes).Any(i => lab.DaemonPids(i).Count == 0))
                     throw new BenchException("a daemon exited:\n" + lab.TailLog(1) + "\n" + lab.TailLog(2));
                 Thread.Sleep(250);
@@ -525,6 +546,17 @@ internal sealed class LabBenchmark
 
         private void Set(string key, double value) => _rep.Metrics[key] = value;
     }
+
+    /// <summary>False once the lab's pod namespaces or state directory are gone (someone else ran lab down/up).</summary>
+    private static bool LabIntact(LabLayout layout) =>
+        Directory.Exists(layout.Root) && Enumerable.Range(1, Nodes).All(i => File.Exists("/run/netns/" + LabLayout.NodeNamespace(i)));
+
+    /// <summary>
+    /// Lab names are machine-global, so another lab user (dataplane lab, the end-to-end tests) removing its lab removes
+    /// ours: the run stops and says so instead of reporting the wreckage as measurements.
+    /// </summary>
+    private sealed class LabVanishedException() : BenchException(
+        "the lab disappeared under the benchmark: another lab user on this machine (dataplane lab, the end-to-end tests) tore it down; run the benchmark alone");
 
     /// <summary>Udp InDatagrams and RcvbufErrors of namespace <paramref name="ns"/> (/proc/net/snmp is per namespace).</summary>
     private static (long InDatagrams, long RcvbufErrors) UdpCounters(string ns)

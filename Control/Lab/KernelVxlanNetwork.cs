@@ -55,7 +55,8 @@ internal static class KernelVxlanNetwork
         for (int i = 1; i <= nodes; i++)
         {
             LabShell.Try($"ip -n {LabLayout.NodeNamespace(i)} link del {Device}");
-            File.Delete(layout.SubnetFile(i));
+            if (File.Exists(layout.SubnetFile(i)))
+                File.Delete(layout.SubnetFile(i));
         }
     }
 }

@@ -30,7 +30,8 @@ internal static class PlainRoutingNetwork
             for (int j = 1; j <= nodes; j++)
                 if (j != i)
                     LabShell.Try($"ip -n {LabLayout.NodeNamespace(i)} route del {StaticSubnetEnv.Subnet(j)}");
-            File.Delete(layout.SubnetFile(i));
+            if (File.Exists(layout.SubnetFile(i)))
+                File.Delete(layout.SubnetFile(i));
         }
     }
 }

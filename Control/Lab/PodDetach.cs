@@ -17,6 +17,7 @@ internal static class PodDetach
         LabShell.Try($"ip -n {node} link del cni0");
         if (Directory.Exists(layout.IpamDir(i)))
             Directory.Delete(layout.IpamDir(i), recursive: true);
-        File.Delete(layout.CniResult(i));
+        if (File.Exists(layout.CniResult(i)))
+                File.Delete(layout.CniResult(i));
     }
 }
