@@ -78,6 +78,7 @@ internal static class RunOptionsReader
             GuardRoute = !o.Bool(result, "no-guard-route"),
             AcceptUnknownPeers = o.Bool(result, "accept-unknown-peers"),
             ControlOnly = o.Bool(result, "unsafe-control-only"),
+            ForwardRules = o.Bool(result, "iptables-forward-rules", absent: true),
             RenewMargin = TimeSpan.FromMinutes(marginMinutes),
             EtcdEndpoints = (etcdEndpoints ?? RunFlags.DefaultEtcdEndpoints).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             EtcdPrefix = etcdPrefix ?? RunFlags.DefaultEtcdPrefix,

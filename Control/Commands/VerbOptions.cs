@@ -33,4 +33,8 @@ internal sealed class VerbOptions
 
     /// <summary>A boolean flag.</summary>
     public bool Bool(ParseResult result, string name) => result.GetValue((Option<bool>)_options[name]);
+
+    /// <summary>A boolean flag, or <paramref name="absent"/> when not given (for flags that default to true).</summary>
+    public bool Bool(ParseResult result, string name, bool absent) =>
+        result.GetResult(_options[name]) is not { Implicit: false } ? absent : result.GetValue((Option<bool>)_options[name]);
 }

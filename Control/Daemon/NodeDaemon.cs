@@ -53,8 +53,6 @@ internal sealed class NodeDaemon
         if (mtu < 68)
             throw new ControlException($"interface {iface.Name} MTU {iface.Mtu} leaves {mtu} bytes for the overlay, below IPv4's minimum of 68");
         SubnetEnvFile.CheckWritable(_options.SubnetFile);
-        if (_options.IpMasq)
-            _logger.LogWarning("--ip-masq: FLANNEL_IPMASQ=true is written, but masquerade rules (FLANNEL-POSTRTG) are not installed yet");
 
         var previous = SubnetEnvFile.ReadPreviousSubnet(_options.SubnetFile);
         MacAddress? vtepMac = null;

@@ -29,6 +29,9 @@ internal sealed record RunOptions
     /// <summary>--accept-unknown-peers: do not drop datagrams from addresses holding no lease.</summary>
     public bool AcceptUnknownPeers { get; init; }
 
+    /// <summary>--iptables-forward-rules (default true): install FLANNEL-FWD.</summary>
+    public bool ForwardRules { get; init; } = true;
+
     /// <summary>--unsafe-control-only: no packet data path (tests).</summary>
     public bool ControlOnly { get; init; }
 

@@ -11,8 +11,8 @@ using Microsoft.Extensions.Logging;
 namespace Control.Daemon;
 
 /// <summary>
-/// The Linux data path of <c>dataplane run</c> for the udp backend, per-packet I/O: flannel's udp backend
-/// (reference/flannel.md §1.6, checklist 6–9) done in-process.
+/// The Linux data path of <c>dataplane run</c>, per-packet I/O: flannel's udp backend (reference/flannel.md §1.6,
+/// checklist 6–9) done in-process, or a userspace VTEP that speaks the kernel's VXLAN (§2, checklist 10–13).
 /// </summary>
 /// <remarks>
 /// <para>Setup, in this order: TUN <c>flannel%d</c> (<c>IFF_TUN|IFF_NO_PI</c>), MTU = FLANNEL_MTU (external − 28),
@@ -51,14 +51,22 @@ internal sealed class TunDataPath : IDataPath
     private RouteInfo? _tunRoute;
     private volatile bool _stopping;
 
-    public TunDataPath(bool guardRoute = true, bool checkPeers = true)
+    private readonly bool _ipMasq;
+    private readonly bool _forwardRules;
+    private Masquerade.FlannelIptables? _iptables;
+
+    public TunDataPath(bool guardRoute = true, bool checkPeers = true, bool ipMasq = false, bool forwardRules = false)
     {
         _guardRoute = guardRoute;
         _checkPeers = checkPeers;
+        _ipMasq = ipMasq;
+        _forwardRules = forwardRules;
     }
 
+    private string _name = "per-packet I/O";
+
     /// <inheritdoc/>
-    public string Name => "udp, per-packet I/O";
+    public string Name => _name;
 
     /// <summary>The forwarding table (diagnostics and tests).</summary>
     public ForwardingTable Table => _table;
@@ -71,19 +79,24 @@ internal sealed class TunDataPath : IDataPath
     {
         _logger = context.Loggers.CreateLogger("dataplane.datapath");
         var config = context.Config;
-        if (config.Backend.Type != BackendType.Udp)
-            throw new ControlException($"backend {config.Backend.TypeName} is not supported by the data path yet (udp only)");
+        bool vxlan = config.Backend.Type == BackendType.Vxlan;
+        _name = $"{config.Backend.TypeName}, per-packet I/O";
         var network = config.Network;
         try
         {
             _rtnl = new RtNetlink();
-            _tun = LinuxTunDevice.Open(new TunOptions(), _drops);
+            // vxlan: a TUN named like flanneld's kernel device (flannel.<VNI>), not a TAP. Peers address us at the IP
+            // level only (their permanent neighbour entry maps our .0 to our VTEP MAC), so the inner Ethernet header
+            // is pure framing we add and strip; a TAP would make our own kernel ARP for every peer and need neighbour
+            // entries on our side too, for nothing.
+            _tun = LinuxTunDevice.Open(new TunOptions { Name = vxlan ? $"flannel.{config.Backend.Vni}" : "flannel%d" }, _drops);
             var link = _rtnl.GetLink(_tun.Name);
             _rtnl.SetMtu(link.Index, context.OverlayMtu);
             // Measured in the lab: with the default 500 the kernel dropped ~1 in 50 TCP segments queued for us
             // during bursts (flannel0 TX dropped == iperf3 retransmits); 4000 absorbed them with no drops.
             _rtnl.SetTxQueueLength(link.Index, TunTxQueueLength);
             _rtnl.AddAddress(link.Index, context.Lease.Subnet.Address, 32);
+            DisableIpv6(_tun.Name);
             _rtnl.SetLinkUp(link.Index);
             _tunRoute = new RouteInfo { Destination = network, LinkIndex = link.Index };
             _rtnl.ReplaceRoute(_tunRoute);
@@ -97,17 +110,34 @@ internal sealed class TunDataPath : IDataPath
             _udp = UdpUnderlay.Open(new UdpUnderlayOptions
             {
                 LocalEndpoint = local,
-                // flannel's Go socket never sets IP_MTU_DISCOVER: the kernel default (IP_PMTUDISC_WANT) puts DF on
-                // every datagram that fits the route MTU, which all of ours do (TUN MTU = external − 28).
-                DontFragment = DontFragmentPolicy.KernelDefault,
+                // udp: flannel's Go socket never sets IP_MTU_DISCOVER, so the kernel default (IP_PMTUDISC_WANT) puts DF
+                // on every datagram that fits the route MTU, which all of ours do (TUN MTU = external − 28).
+                // vxlan: the kernel VXLAN device sends DF clear (df = 0 unless IFLA_VXLAN_DF), so we clear it too.
+                DontFragment = vxlan ? DontFragmentPolicy.Clear : DontFragmentPolicy.KernelDefault,
                 ReceiveBufferSize = 4 << 20,
                 SendBufferSize = 4 << 20,
             }, _drops);
-            _logger.LogInformation("UDP socket bound to {Local} (flannel udp wire format: raw IPv4 in UDP)", local);
+            IEncapsulation encapsulation;
+            VxlanArpResponder? arp = null;
+            if (vxlan)
+            {
+                var mac = context.VtepMac ?? throw new ControlException("vxlan backend without a VTEP MAC");
+                var vx = new VxlanEncapsulation(config.Backend.Vni, mac, context.OverlayMtu);
+                encapsulation = vx;
+                arp = new VxlanArpResponder(vx, context.Lease.Subnet);
+                _logger.LogInformation("UDP socket bound to {Local} (VXLAN VNI {Vni}, VTEP MAC {Mac}, as the kernel's flannel.1)", local, config.Backend.Vni, mac);
+            }
+            else
+            {
+                encapsulation = new FlannelUdpEncapsulation(context.OverlayMtu);
+                _logger.LogInformation("UDP socket bound to {Local} (flannel udp wire format: raw IPv4 in UDP)", local);
+            }
+
+            InstallIptables(network, context.Lease.Subnet);
 
             _peers = new PeerFilter { Enabled = _checkPeers };
-            var binding = new UnderlayBinding(new FlannelUdpEncapsulation(context.OverlayMtu), _udp);
-            _engine = new DataplaneEngine(_tun, [binding], _table, _peers, _drops, OnStranger);
+            var binding = new UnderlayBinding(encapsulation, _udp);
+            _engine = new DataplaneEngine(_tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port);
             _engine.Faulted += ex => Fatal($"data path thread failed: {ex}");
             _engine.Start();
             StartWatchdog(link.Index);
@@ -116,6 +146,11 @@ internal sealed class TunDataPath : IDataPath
         {
             Dispose();
             throw new ControlException(e.Message);
+        }
+        catch (ControlException)
+        {
+            Dispose();
+            throw;
         }
         return Task.CompletedTask;
     }
@@ -150,8 +185,45 @@ internal sealed class TunDataPath : IDataPath
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// The overlay device carries IPv4 only (as flannel's udp backend and our IPv4 forwarding table); without this the
+    /// kernel sends router solicitations and MLD reports into it, which we would read and drop.
+    /// </summary>
+    private void DisableIpv6(string device)
+    {
+        var path = $"/proc/sys/net/ipv6/conf/{device}/disable_ipv6";
+        try
+        {
+            if (File.Exists(path))
+                File.WriteAllText(path, "1");
+        }
+        catch (IOException e)
+        {
+            _logger.LogDebug("cannot disable IPv6 on {Device}: {Error}", device, e.Message);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            _logger.LogDebug("cannot disable IPv6 on {Device}: {Error}", device, e.Message);
+        }
+    }
+
+    private void InstallIptables(Ipv4Prefix network, Ipv4Prefix podSubnet)
+    {
+        if (!_ipMasq && !_forwardRules)
+            return;
+        _iptables = new Masquerade.FlannelIptables(_logger);
+        if (_forwardRules)
+            _iptables.InstallForward(network);
+        if (_ipMasq)
+            _iptables.InstallMasquerade(network, podSubnet);
+        if (File.Exists("/proc/sys/net/ipv4/ip_forward") && File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim() == "0")
+            _logger.LogWarning("net.ipv4.ip_forward is 0: this node will not forward pod traffic to or from the overlay (sysctl -w net.ipv4.ip_forward=1)");
+    }
+
     private void Dispose()
     {
+        _iptables?.Remove();
+        _iptables = null;
         _monitor?.Dispose();
         _tun?.Dispose(); // non-persistent: the kernel deletes flannel0 and, with it, its address and route
         _udp?.Dispose();
@@ -173,9 +245,7 @@ internal sealed class TunDataPath : IDataPath
         {
             if (options.ControlOnly)
                 return new LoggingDataPath();
-            return backend.Type == BackendType.Udp
-                ? new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers)
-                : throw new ControlException($"backend {backend.TypeName} has no data path yet: only udp is implemented (the vxlan data path is the next issue)");
+            return new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers, options.IpMasq, options.ForwardRules);
         }
     }
 

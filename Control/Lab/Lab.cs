@@ -55,6 +55,7 @@ internal sealed class Lab
                 StartDaemon(i, options);
             for (int i = 1; i <= options.Nodes; i++)
                 AttachPod(i);
+            WaitConverged(options.Nodes, TimeSpan.FromSeconds(15));
         }
         catch
         {
@@ -86,7 +87,7 @@ internal sealed class Lab
     public void StartDaemon(int i, LabOptions options)
     {
         Step($"daemon {i}");
-        var args = new List<string>(DataplaneCommand())
+        var args = new List<string>(options.DataplaneCommand ?? DataplaneCommand())
         {
             "run", "--lease-dir", _layout.LeaseDir, "--iface", "eth0", "--subnet-file", _layout.SubnetFile(i),
         };
@@ -134,6 +135,24 @@ internal sealed class Lab
         var address = CniAttach.Add(LabLayout.NodeNamespace(i), pod, _layout.SubnetFile(i), _layout.IpamDir(i));
         File.WriteAllText(_layout.CniResult(i), address);
         return address;
+    }
+
+    /// <summary>
+    /// Waits until pod 1 and every other pod reach each other (each daemon has seen the others' leases: they poll the
+    /// store every 200 ms), so <c>lab up</c> returns a lab that works.
+    /// </summary>
+    public void WaitConverged(int nodes, TimeSpan timeout)
+    {
+        Step("waiting for every node to see every lease");
+        for (int j = 2; j <= nodes; j++)
+        {
+            foreach (var (from, to) in new[] { (1, j), (j, 1) })
+            {
+                int f = from, t = to;
+                WaitFor(() => LabShell.Run("ip", ["netns", "exec", LabLayout.PodNamespace(f), "ping", "-c", "1", "-W", "0.3", PodAddress(t)]).ExitCode == 0,
+                    timeout, () => $"pod {f} cannot reach pod {t} after {timeout.TotalSeconds:0} s; node {f} log:\n{TailLog(f)}\nnode {t} log:\n{TailLog(t)}");
+            }
+        }
     }
 
     /// <summary>Pod i's address (from the CNI result).</summary>

@@ -45,7 +45,8 @@ internal static class LabDemo
             for (int i = 1; i <= options.Nodes; i++)
             {
                 lab.StopDaemon(i);
-                output.WriteLine($"-- node {i}: {lab.TailLog(i, 1)}");
+                var counters = lab.TailLog(i, 10).Split('\n').LastOrDefault(l => l.Contains("Data path stopped", StringComparison.Ordinal)) ?? lab.TailLog(i, 1);
+                output.WriteLine($"-- node {i}: {counters[(counters.IndexOf("Data path", StringComparison.Ordinal) is int k and >= 0 ? k : 0)..]}");
             }
             return ExitCodes.Ok;
         }
@@ -53,7 +54,7 @@ internal static class LabDemo
         {
             output.WriteLine("\n== tearing the lab down");
             lab.Down();
-            output.WriteLine("done: no dpl-* namespaces left");
+            output.WriteLine($"done: no {LabLayout.Prefix}* namespaces left");
         }
     }
 }

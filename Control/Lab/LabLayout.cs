@@ -14,8 +14,11 @@ namespace Control.Lab;
 /// </remarks>
 internal sealed class LabLayout
 {
-    /// <summary>Prefix of every namespace and root-namespace interface the lab creates.</summary>
-    public const string Prefix = "dpl-";
+    /// <summary>
+    /// Prefix of every namespace and root-namespace interface the lab creates: "dpl-", or DATAPLANE_LAB_PREFIX (at most
+    /// 6 characters) so that two labs (say a test run and a benchmark) can coexist on one machine.
+    /// </summary>
+    public static string Prefix { get; } = Environment.GetEnvironmentVariable("DATAPLANE_LAB_PREFIX") is { Length: > 0 and <= 6 } p ? p : "dpl-";
 
     /// <summary>Overlay network of the lab.</summary>
     public const string Network = "10.244.0.0/16";

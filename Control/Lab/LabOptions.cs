@@ -15,6 +15,9 @@ internal sealed record LabOptions
     /// <summary>Extra arguments for every daemon (e.g. "--io", "per-packet").</summary>
     public IReadOnlyList<string> DaemonArgs { get; init; } = [];
 
+    /// <summary>How to start the dataplane executable (default: this same executable; tests pass "dotnet …/Dataplane.Control.dll").</summary>
+    public IReadOnlyList<string>? DataplaneCommand { get; init; }
+
     /// <summary>Start daemons (false: build namespaces and pods only, e.g. for the plain-routing benchmark).</summary>
     public bool StartDaemons { get; init; } = true;
 }

@@ -1,4 +1,5 @@
 using Dataplane.Devices;
+using Dataplane.Encapsulation;
 using Dataplane.Diagnostics;
 using Dataplane.Forwarding;
 using Dataplane.Packets;
@@ -24,14 +25,18 @@ public sealed class DataplaneEngine
 
     /// <summary>Wires the pumps. Nothing runs until <see cref="Start"/>.</summary>
     public DataplaneEngine(ITunDevice tun, IReadOnlyList<UnderlayBinding> bindings, ForwardingTable table, PeerFilter? peers,
-        DropCounters drops, Action<UnderlayEndpoint>? onFirstStranger = null, IcmpRateLimiter? icmpLimiter = null)
+        DropCounters drops, Action<UnderlayEndpoint>? onFirstStranger = null, IcmpRateLimiter? icmpLimiter = null,
+        VxlanArpResponder? arp = null, ushort arpReplyPort = 0)
     {
         _tun = tun;
         _bindings = bindings;
         Drops = drops;
         Outbound = new OutboundPump(tun, table, bindings, drops, icmpLimiter);
         foreach (var b in bindings)
-            _inbound.Add(new InboundPump(b, tun, peers, drops, onFirstStranger));
+        {
+            bool vxlan = b.Encapsulation.Kind == EncapsulationKind.Vxlan;
+            _inbound.Add(new InboundPump(b, tun, peers, drops, onFirstStranger, arp: vxlan ? arp : null, arpReplyPort: arpReplyPort));
+        }
     }
 
     /// <summary>TUN → peers.</summary>

@@ -25,6 +25,8 @@ public sealed class InboundPump
     private readonly PacketBuffer _buffer;
     private readonly HashSet<uint> _strangers = new();
     private readonly Action<UnderlayEndpoint>? _onFirstStranger;
+    private readonly VxlanArpResponder? _arp;
+    private readonly ushort _arpReplyPort;
 
     /// <summary>Creates the pump for one socket.</summary>
     /// <param name="binding">The socket and the format it carries.</param>
@@ -33,9 +35,13 @@ public sealed class InboundPump
     /// <param name="drops">Drop counters shared with the rest of the data path.</param>
     /// <param name="onFirstStranger">Called once per unknown source address (so the daemon can log it loudly).</param>
     /// <param name="bufferSize">Receive buffer size; larger than any datagram a peer may legitimately send.</param>
+    /// <param name="arp">For VXLAN: answers ARP probes from kernel peers (sent back on the same socket).</param>
+    /// <param name="arpReplyPort">Peer port for ARP replies: the cluster-wide VXLAN port.</param>
     public InboundPump(UnderlayBinding binding, ITunDevice tun, PeerFilter? peers, DropCounters drops,
-        Action<UnderlayEndpoint>? onFirstStranger = null, int bufferSize = 65536)
+        Action<UnderlayEndpoint>? onFirstStranger = null, int bufferSize = 65536, VxlanArpResponder? arp = null, ushort arpReplyPort = 0)
     {
+        _arp = arp;
+        _arpReplyPort = arpReplyPort;
         _binding = binding;
         _tun = tun;
         _peers = peers;
@@ -83,6 +89,15 @@ public sealed class InboundPump
             NoteStranger(buffer.Peer);
             return;
         }
+        if (_arp is not null && _arp.TryAnswer(buffer))
+        {
+            // Reply to the asker's address on the VXLAN port (the kernel sends from a flow-hashed source port and
+            // listens on the configured one, which is ours too: the port is cluster-wide).
+            buffer.Peer = buffer.Peer with { Port = _arpReplyPort };
+            if (!_binding.Underlay.Send(buffer).IsOk)
+                _drops.Increment(DropReason.IoError);
+            return;
+        }
         var reason = _binding.Encapsulation.Decapsulate(buffer);
         if (reason != DropReason.None)
         {
@@ -99,7 +114,7 @@ public sealed class InboundPump
     private void NoteStranger(UnderlayEndpoint source)
     {
         // Bounded memory: after 1024 distinct strangers we stop remembering (and stop logging) new ones.
-        if (_onFirstStranger is null || _strangers.Count >= MaxRememberedStrangers || !_strangers.Add(source.Address.Value))
+        if (_onFirstStranger is null || !_peers!.IsInitialized || _strangers.Count >= MaxRememberedStrangers || !_strangers.Add(source.Address.Value))
             return;
         _onFirstStranger(source);
     }

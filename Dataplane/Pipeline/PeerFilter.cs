@@ -24,7 +24,15 @@ public sealed class PeerFilter
         foreach (var a in addresses)
             next.Add(a.Value);
         Volatile.Write(ref _allowed, next);
+        IsInitialized = true;
     }
+
+    /// <summary>
+    /// False until the control plane published the first set. Datagrams that arrive before are still dropped (we cannot
+    /// tell peers from strangers yet) but are not reported as strangers: at startup they are mostly real peers that
+    /// learned our lease before we learned theirs.
+    /// </summary>
+    public bool IsInitialized { get; private set; }
 
     /// <summary>True when datagrams from <paramref name="source"/> are accepted.</summary>
     public bool Allows(Ipv4Address source) => !Enabled || Volatile.Read(ref _allowed).Contains(source.Value);
