@@ -34,5 +34,7 @@ internal static class BenchHarness
             Dataplane.Testing.Prerequisites.Missing("CNI plugins (/usr/lib/cni/bridge) are not installed");
     }
 
-    public static LabBenchmark NewBenchmark() => new(new Control.Lab.LabLayout());
+    /// <summary>A benchmark on its own state directory (namespace names still follow DATAPLANE_LAB_PREFIX).</summary>
+    public static LabBenchmark NewBenchmark() =>
+        new(new Control.Lab.LabLayout(Path.Combine(Path.GetTempPath(), "dpt-bench-" + Guid.NewGuid().ToString("N")[..8])));
 }
