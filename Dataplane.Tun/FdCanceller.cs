@@ -92,6 +92,51 @@ public sealed class FdCanceller : IDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until <paramref name="a"/> or <paramref name="b"/> is readable, or until cancelled (the single-threaded
+    /// pump's idle wait, flannel's <c>poll({tun, sock})</c>).
+    /// </summary>
+    public WaitResult WaitAnyReadable(SafeFdHandle a, SafeFdHandle b)
+    {
+        bool aRef = false, bRef = false, evRef = false;
+        try
+        {
+            a.DangerousAddRef(ref aRef);
+            b.DangerousAddRef(ref bRef);
+            _eventFd.DangerousAddRef(ref evRef);
+            while (true)
+            {
+                var first = new PollFd { Fd = a.Fd, Events = PollFd.POLLIN };
+                var second = new PollFd { Fd = b.Fd, Events = PollFd.POLLIN };
+                var cancel = new PollFd { Fd = _eventFd.Fd, Events = PollFd.POLLIN };
+                int rc = Libc.Poll3(ref first, ref second, ref cancel, -1);
+                if (rc < 0)
+                {
+                    int errno = Errno.Last;
+                    if (errno == Errno.EINTR)
+                        continue;
+                    throw Errno.Exception(errno, "poll", $"wait on fds {a.Fd} and {b.Fd}");
+                }
+                if (cancel.REvents != 0 || IsCancelled)
+                    return WaitResult.Cancelled;
+                return WaitResult.Ready;
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            return WaitResult.Cancelled;
+        }
+        finally
+        {
+            if (aRef)
+                a.DangerousRelease();
+            if (bRef)
+                b.DangerousRelease();
+            if (evRef)
+                _eventFd.DangerousRelease();
+        }
+    }
+
     /// <summary>Cancels and releases the eventfd (closed once no waiter holds it).</summary>
     public void Dispose()
     {

@@ -11,10 +11,14 @@ internal static class BenchModes
             Kernel: new(PlainRoutingNetwork.Apply, PlainRoutingNetwork.Remove)),
         new("kernel-vxlan", "kernel VXLAN device programmed as flanneld programs flannel.1", 50,
             Kernel: new(KernelVxlanNetwork.Apply, KernelVxlanNetwork.Remove)),
-        new("udp-per-packet", "ours, udp backend, one packet per syscall (the flannel-equivalent baseline)", 28,
+        new("udp-per-packet", "ours, udp backend, one packet per syscall, one thread (flannel's loop: the flannel-equivalent baseline)", 28,
             Daemon: new("udp", ["--io", "per-packet"], ["--io"])),
-        new("vxlan-per-packet", "ours, vxlan backend, one packet per syscall", 50,
+        new("vxlan-per-packet", "ours, vxlan backend, one packet per syscall, one thread", 50,
             Daemon: new("vxlan", ["--io", "per-packet"], ["--io"])),
+        new("udp-per-packet-threads", "ours, udp backend, one packet per syscall, a thread per direction", 28,
+            Daemon: new("udp", ["--io", "per-packet-threads"], ["--io"])),
+        new("vxlan-per-packet-threads", "ours, vxlan backend, one packet per syscall, a thread per direction", 50,
+            Daemon: new("vxlan", ["--io", "per-packet-threads"], ["--io"])),
     ];
 
     /// <summary>The mode called <paramref name="name"/>, or null.</summary>

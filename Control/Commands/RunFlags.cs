@@ -23,7 +23,7 @@ internal static class RunFlags
         new("etcd-prefix", FlagKind.Value, $"etcd prefix (default {DefaultEtcdPrefix})", "PREFIX"),
         new("v", FlagKind.Value, "log level: 0 info, 1 debug, 2 trace (-v alone means 1)", "LEVEL"),
         new("lease-dir", FlagKind.Value, "use the embedded lease store in DIR (shared by every node on this machine) instead of etcd", "DIR"),
-        new("io", FlagKind.Value, "packet I/O mode of the data path: per-packet (default; the only mode so far)", "MODE"),
+        new("io", FlagKind.Value, "packet I/O mode, one syscall per packet: per-packet (default: both directions on one thread, flannel's loop) or per-packet-threads (a thread per direction)", "MODE"),
         new("iptables-forward-rules", FlagKind.Bool, "add FLANNEL-FWD ACCEPT rules for traffic from and to the Network (default true, as flanneld)"),
         new("no-guard-route", FlagKind.Bool, "do not install the 'unreachable Network metric 1000' route that keeps pod traffic from leaking out of the default route while the daemon is down or restarting"),
         new("accept-unknown-peers", FlagKind.Bool, "accept overlay datagrams from underlay addresses that hold no lease (flannel's behaviour; needed when a peer sends from an address other than its PublicIP)"),

@@ -43,9 +43,12 @@ internal static class RunOptionsReader
                 $"contradictory flags: --lease-dir selects the embedded lease store, so --{(etcdEndpoints is not null ? "etcd-endpoints" : "etcd-prefix")} cannot be used with it");
         }
 
-        var io = o.Value(result, "io") ?? "per-packet";
-        if (io != "per-packet")
-            throw ControlException.Usage($"invalid --io '{io}': the only I/O mode so far is per-packet");
+        var io = (o.Value(result, "io") ?? "per-packet") switch
+        {
+            "per-packet" => IoMode.PerPacket,
+            "per-packet-threads" => IoMode.PerPacketThreads,
+            var other => throw ControlException.Usage($"invalid --io '{other}': use per-packet or per-packet-threads"),
+        };
 
         var ttl = RenewalSchedule.DefaultTtl;
         if (o.Value(result, "unsafe-lease-ttl") is { } ttlText)
@@ -83,7 +86,7 @@ internal static class RunOptionsReader
             EtcdEndpoints = (etcdEndpoints ?? RunFlags.DefaultEtcdEndpoints).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             EtcdPrefix = etcdPrefix ?? RunFlags.DefaultEtcdPrefix,
             LeaseDir = leaseDir,
-            Io = IoMode.PerPacket,
+            Io = io,
             LeaseTtl = ttl,
             Verbosity = verbosity,
         };

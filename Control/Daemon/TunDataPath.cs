@@ -57,8 +57,12 @@ internal sealed class TunDataPath : IDataPath
     private readonly bool _forwardRules;
     private Masquerade.FlannelIptables? _iptables;
 
-    public TunDataPath(bool guardRoute = true, bool checkPeers = true, bool ipMasq = false, bool forwardRules = false)
+    private readonly IoMode _io;
+    private DevicePoller? _poller;
+
+    public TunDataPath(bool guardRoute = true, bool checkPeers = true, bool ipMasq = false, bool forwardRules = false, IoMode io = IoMode.PerPacket)
     {
+        _io = io;
         _guardRoute = guardRoute;
         _checkPeers = checkPeers;
         _ipMasq = ipMasq;
@@ -82,7 +86,7 @@ internal sealed class TunDataPath : IDataPath
         _logger = context.Loggers.CreateLogger("dataplane.datapath");
         var config = context.Config;
         bool vxlan = config.Backend.Type == BackendType.Vxlan;
-        _name = $"{config.Backend.TypeName}, per-packet I/O";
+        _name = $"{config.Backend.TypeName}, per-packet I/O{(_io == IoMode.PerPacketThreads ? ", a thread per direction" : ", one thread")}";
         var network = config.Network;
         try
         {
@@ -145,7 +149,9 @@ internal sealed class TunDataPath : IDataPath
 
             _peers = new PeerFilter { Enabled = _checkPeers };
             var binding = new UnderlayBinding(encapsulation, _udp);
-            _engine = new DataplaneEngine(_tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port);
+            _poller = _io == IoMode.PerPacket ? new DevicePoller(_tun, _udp) : null;
+            _engine = new DataplaneEngine(_tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port,
+                singleThread: _poller);
             _engine.Faulted += ex => Fatal($"data path thread failed: {ex}");
             _engine.Start();
             StartWatchdog(link.Index);
@@ -233,6 +239,8 @@ internal sealed class TunDataPath : IDataPath
         _iptables?.Remove();
         _iptables = null;
         _monitor?.Dispose();
+        _poller?.Dispose();
+        _poller = null;
         _tun?.Dispose(); // non-persistent: the kernel deletes flannel0 and, with it, its address and route
         _udp?.Dispose();
         _rtnl?.Dispose();
@@ -253,7 +261,7 @@ internal sealed class TunDataPath : IDataPath
         {
             if (options.ControlOnly)
                 return new LoggingDataPath();
-            return new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers, options.IpMasq, options.ForwardRules);
+            return new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers, options.IpMasq, options.ForwardRules, options.Io);
         }
     }
 

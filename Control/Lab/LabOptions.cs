@@ -12,7 +12,7 @@ internal sealed record LabOptions
     /// <summary>Pass --ip-masq to the daemons.</summary>
     public bool IpMasq { get; init; }
 
-    /// <summary>Extra arguments for every daemon (e.g. "--io", "per-packet").</summary>
+    /// <summary>Extra arguments for every daemon (e.g. "--io", "per-packet-threads").</summary>
     public IReadOnlyList<string> DaemonArgs { get; init; } = [];
 
     /// <summary>How to start the dataplane executable (default: this same executable; tests pass "dotnet …/Dataplane.Control.dll").</summary>

@@ -18,6 +18,9 @@ public interface ITunDevice
     /// </summary>
     IoResult Read(PacketBuffer packet);
 
+    /// <summary>As <see cref="Read"/>, but returns <see cref="IoStatus.WouldBlock"/> at once when nothing is queued.</summary>
+    IoResult TryRead(PacketBuffer packet);
+
     /// <summary>Writes <see cref="PacketBuffer.Data"/> as one IP packet.</summary>
     IoResult Write(PacketBuffer packet);
 

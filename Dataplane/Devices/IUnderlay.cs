@@ -21,6 +21,9 @@ public interface IUnderlay
     /// </summary>
     IoResult Receive(PacketBuffer packet);
 
+    /// <summary>As <see cref="Receive"/>, but returns <see cref="IoStatus.WouldBlock"/> at once when nothing is queued.</summary>
+    IoResult TryReceive(PacketBuffer packet);
+
     /// <summary>Wakes a blocked <see cref="Receive"/>, which then returns <see cref="IoStatus.Closed"/>.</summary>
     void Cancel();
 }

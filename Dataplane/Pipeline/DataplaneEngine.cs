@@ -8,7 +8,8 @@ namespace Dataplane.Pipeline;
 
 /// <summary>
 /// Runs the data path: one <see cref="OutboundPump"/> thread (TUN → peers) and one <see cref="InboundPump"/> thread per
-/// underlay socket (peers → TUN). Each packet is handled start to finish on the thread that read it: no queues, no
+/// underlay socket (peers → TUN), or, given an <see cref="IReadinessWaiter"/>, all of it on one thread
+/// (<see cref="SingleThreadPump"/>). Each packet is handled start to finish on the thread that read it: no queues, no
 /// cross-thread handoff per packet (a cross-vCPU wakeup costs ~20 µs on this machine kind, performance.md §2.4).
 /// </summary>
 /// <remarks>
@@ -22,12 +23,14 @@ public sealed class DataplaneEngine
     private readonly List<Thread> _threads = new();
     private readonly List<InboundPump> _inbound = new();
     private volatile Exception? _fault;
+    private readonly IReadinessWaiter? _singleThread;
 
     /// <summary>Wires the pumps. Nothing runs until <see cref="Start"/>.</summary>
     public DataplaneEngine(ITunDevice tun, IReadOnlyList<UnderlayBinding> bindings, ForwardingTable table, PeerFilter? peers,
         DropCounters drops, Action<UnderlayEndpoint>? onFirstStranger = null, IcmpRateLimiter? icmpLimiter = null,
-        VxlanArpResponder? arp = null, ushort arpReplyPort = 0)
+        VxlanArpResponder? arp = null, ushort arpReplyPort = 0, IReadinessWaiter? singleThread = null)
     {
+        _singleThread = singleThread;
         _tun = tun;
         _bindings = bindings;
         Drops = drops;
@@ -57,6 +60,14 @@ public sealed class DataplaneEngine
     /// <summary>Starts the pump threads.</summary>
     public void Start()
     {
+        if (_singleThread is not null)
+        {
+            var inbound = new List<(IUnderlay, InboundPump)>();
+            for (int i = 0; i < _inbound.Count; i++)
+                inbound.Add((_bindings[i].Underlay, _inbound[i]));
+            StartThread("dp-pump", new SingleThreadPump(_tun, Outbound, inbound, _singleThread, Drops).Run);
+            return;
+        }
         StartThread($"dp-tun-rx", Outbound.Run);
         for (int i = 0; i < _inbound.Count; i++)
             StartThread($"dp-udp-rx-{i}", _inbound[i].Run);
@@ -68,6 +79,7 @@ public sealed class DataplaneEngine
         _tun.Cancel();
         foreach (var b in _bindings)
             b.Underlay.Cancel();
+        _singleThread?.Cancel();
         var deadline = DateTime.UtcNow + timeout;
         bool all = true;
         foreach (var t in _threads)

@@ -25,7 +25,8 @@ public class PerPacketCostTests
         using var world = new NodeAndPeer();
         var peer = world.PeerFlannelSocket();
         peer.ReceiveBufferSize = 4 << 20;
-        var daemon = world.StartDaemon();
+        // A thread per direction, so each direction's CPU can be read from its own thread.
+        var daemon = world.StartDaemon("--io", "per-packet-threads");
         var sender = world.UdpSocket(world.Node);
         var listener = world.UdpSocket(world.Node, "0.0.0.0", ListenPort);
         listener.ReceiveBufferSize = 4 << 20;

@@ -32,6 +32,19 @@ internal sealed class ChannelTunDevice : ITunDevice
         }
     }
 
+    public IoResult TryRead(PacketBuffer packet)
+    {
+        if (_cancel.IsCancellationRequested)
+            return new IoResult(IoStatus.Closed);
+        if (!_toRead.TryTake(out var bytes))
+            return new IoResult(IoStatus.WouldBlock);
+        packet.Load(bytes);
+        return IoResult.Ok;
+    }
+
+    /// <summary>Items waiting to be read (for a fake readiness waiter).</summary>
+    public int Pending => _toRead.Count;
+
     public IoResult Write(PacketBuffer packet)
     {
         Written.Add(packet.Data.ToArray());

@@ -71,5 +71,21 @@ internal sealed class InMemoryUnderlay : IUnderlay
         }
     }
 
+    public IoResult TryReceive(PacketBuffer packet)
+    {
+        if (_cancel.IsCancellationRequested)
+            return new IoResult(IoStatus.Closed);
+        if (!_inbox.TryTake(out var item))
+            return new IoResult(IoStatus.WouldBlock);
+        if (item.Payload.Length > packet.Writable.Length)
+            return new IoResult(IoStatus.Truncated, item.Payload.Length);
+        packet.Load(item.Payload);
+        packet.Peer = item.From;
+        return IoResult.Ok;
+    }
+
+    /// <summary>Datagrams waiting to be received (for a fake readiness waiter).</summary>
+    public int Pending => _inbox.Count;
+
     public void Cancel() => _cancel.Cancel();
 }
