@@ -32,7 +32,8 @@ git diff --quiet HEAD -- Dataplane Dataplane.Bench || sha="$sha (with uncommitte
 } >> "$out/COMMAND.txt"
 echo "reports in $out:"
 ls "$out"
-# Allocated is the last column of the GitHub table; list rows where it is not '-' / '0 B'. Expected only for
-# control-path benchmarks (ForwardingTableApplyBenchmarks); anything else listed is a hot-path regression.
+# List every row whose "Allocated" column (found by its header: the table may end in "Alloc Ratio") is not '-' / '0 B'.
+# Expected only for control-path benchmarks (ForwardingTableApplyBenchmarks); anything else is a hot-path regression.
 echo "benchmarks that allocate:"
-awk -F'|' 'FNR==1{hdr=""} /\| Method/{hdr=$0; next} hdr!="" && /^\|/ && $0 !~ /---/ {a=$(NF-1); gsub(/[ *]/,"",a); if (a!="-" && a!="0B" && a!="") print FILENAME ": " $2 $3 " allocates " a}' "$out"/*-report-github.md || true
+awk -F'|' '/\| Method/ { col = 0; for (i = 1; i <= NF; i++) { h = $i; gsub(/ /, "", h); if (h == "Allocated") col = i }; next }
+  col > 0 && /^\|/ && $0 !~ /---/ { a = $col; gsub(/[ *]/, "", a); if (a != "-" && a != "0B" && a != "") print FILENAME ": " $2 $3 " allocates " a }' "$out"/*-report-github.md || true
