@@ -156,6 +156,15 @@ internal sealed class LabBenchmark
         bar.Note($"wrote {dir}/results.json, report.md and {plots.Count} plots");
     }
 
+    /// <summary>Renders report.md again from a run's results.json and the plots beside it (after a report change).</summary>
+    public static void RerenderReport(string dir)
+    {
+        var results = JsonSerializer.Deserialize<BenchResults>(File.ReadAllText(Path.Combine(dir, "results.json")), JsonOptions)
+            ?? throw new BenchException($"{dir}/results.json is empty");
+        var plots = Directory.GetFiles(dir, "*.png").Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
+        File.WriteAllText(Path.Combine(dir, "report.md"), BenchReport.Render(results, plots));
+    }
+
     private static void Summarize(ModeResult m)
     {
         foreach (var metric in BenchMetric.All)

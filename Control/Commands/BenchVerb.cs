@@ -22,6 +22,7 @@ internal sealed class BenchVerb : IVerb
         new("out", FlagKind.Value, "output directory (default perf-results/<date>-<host>/lab)", "DIR"),
         new("smoke", FlagKind.Bool, "a few-second run that only proves the harness works (CI); its numbers mean nothing"),
         new("no-plots", FlagKind.Bool, "skip the PNG plots"),
+        new("rerender", FlagKind.Value, "only write report.md again from DIR/results.json (no measuring)", "DIR"),
     ];
 
     /// <inheritdoc/>
@@ -39,6 +40,12 @@ internal sealed class BenchVerb : IVerb
         {
             try
             {
+                if (options.Value(result, "rerender") is { } dir)
+                {
+                    LabBenchmark.RerenderReport(dir);
+                    context.Out.WriteLine($"rewrote {dir}/report.md");
+                    return ExitCodes.Ok;
+                }
                 var bench = new BenchOptions
                 {
                     Modes = BenchOptions.ParseModes(options.Value(result, "modes")),
