@@ -19,7 +19,7 @@ internal sealed class LabVerb : IVerb
         new("nodes", FlagKind.Value, "number of nodes, each with one pod (default 2)", "N"),
         new("backend", FlagKind.Value, "backend written to the lease store's config: udp (default) or vxlan", "TYPE"),
         new("ip-masq", FlagKind.Bool, "run the daemons with --ip-masq"),
-        new("state-dir", FlagKind.Value, "where the lab keeps leases, subnet files and logs (default /run/dataplane-lab)", "DIR"),
+        new("state-dir", FlagKind.Value, "where the lab keeps leases, subnet files and logs (default /run/dataplane-lab, suffixed by DATAPLANE_LAB_PREFIX when set)", "DIR"),
     ];
 
     /// <inheritdoc/>
@@ -42,7 +42,7 @@ internal sealed class LabVerb : IVerb
         {
             try
             {
-                var lab = new Lab.Lab(new LabLayout(options.Value(result, "state-dir") ?? "/run/dataplane-lab"), context.Out);
+                var lab = new Lab.Lab(new LabLayout(options.Value(result, "state-dir")), context.Out);
                 var labOptions = new LabOptions
                 {
                     Nodes = ParseNodes(options.Value(result, "nodes")),

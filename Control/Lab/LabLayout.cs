@@ -23,7 +23,13 @@ internal sealed class LabLayout
     /// <summary>Overlay network of the lab.</summary>
     public const string Network = "10.244.0.0/16";
 
-    public LabLayout(string root = "/run/dataplane-lab") => Root = root;
+    public LabLayout(string? root = null) => Root = root ?? DefaultRoot;
+
+    /// <summary>
+    /// /run/dataplane-lab, or /run/dataplane-lab-&lt;prefix&gt; under another <see cref="Prefix"/>: two labs must not share a
+    /// state directory, since <c>lab down</c> deletes it.
+    /// </summary>
+    public static string DefaultRoot => Prefix == "dpl-" ? "/run/dataplane-lab" : "/run/dataplane-lab-" + Prefix.TrimEnd('-');
 
     /// <summary>State directory (leases, subnet files, logs, pids).</summary>
     public string Root { get; }
