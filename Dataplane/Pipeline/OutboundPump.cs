@@ -82,7 +82,7 @@ public sealed class OutboundPump
         if (data.Length < Ipv4Header.MinimumLength || data[0] >> 4 != 4)
         {
             // The table is IPv4 (as flannel's); IPv6 chatter from the TUN (e.g. router solicitations) lands here.
-            _drops.Increment(data.IsEmpty ? DropReason.Truncated : DropReason.BadIpVersion);
+            _drops.Increment(data.Length < Ipv4Header.MinimumLength ? DropReason.Truncated : DropReason.BadIpVersion);
             return;
         }
         var destination = Ipv4Address.Read(data[16..]);
