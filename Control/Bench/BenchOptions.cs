@@ -21,7 +21,12 @@ internal sealed record BenchOptions
     /// </summary>
     public bool Smoke { get; init; }
 
-    /// <summary>Parallel iperf3 UDP client processes for the packets/s tests; 0 = one per CPU (at most 4).</summary>
+    /// <summary>
+    /// Parallel <c>dataplane udp-blast</c> processes for the packets/s tests; 0 = one per CPU (at most 4). One per CPU
+    /// because a veth transmit runs the receiving side's softirq inline on the sending CPU: in the kernel modes the
+    /// whole forwarding path (and the sink's socket enqueue) is paid by the sender's CPU, so one sender, however
+    /// cheap its syscalls, saturates one CPU and leaves the others idle.
+    /// </summary>
     public int UdpGenerators { get; init; }
 
     /// <summary>Skip PNG plots (e.g. where the SkiaSharp native library cannot load); JSON and Markdown are still written.</summary>

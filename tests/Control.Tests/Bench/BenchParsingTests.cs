@@ -91,6 +91,16 @@ public sealed class BenchParsingTests
         Assert.That(LabBenchmark.ParseUdpSnmp(snmp), Is.EqualTo((1234L, 89L)));
     }
 
+    [Test]
+    public void Udp_blast_sent_count_is_read_from_its_json_line()
+    {
+        const string output = "some warning\n{\"sent\":551232,\"seconds\":3.000121,\"calls\":8613,\"errors\":0,\"size\":64,\"gso\":false,\"segments\":1}\n";
+        Assert.That(LabBenchmark.UdpBlastSent(output), Is.EqualTo(551232L));
+        Assert.That(() => LabBenchmark.UdpBlastSent("dataplane: udp-blast: connect: Network is unreachable\n"),
+            Throws.TypeOf<BenchException>().With.Message.Contains("no JSON line"));
+        Assert.That(() => LabBenchmark.UdpBlastSent("{\"calls\":3}"), Throws.TypeOf<BenchException>().With.Message.Contains("not understood"));
+    }
+
     [TestCase(0)]
     [TestCase(28)]
     [TestCase(50)]
