@@ -303,6 +303,9 @@ internal sealed class TunDataPath : IDataPath
                 (_guardRoute ? " (the guard route keeps pod traffic from leaking meanwhile)" : ""));
         }
         else if ((change.Kind == NetlinkChangeKind.RouteDeleted && change.Route is { } r && r.Destination == _tunRoute?.Destination && r.LinkIndex == tunIndex)
+                 // `ip route replace Network dev X` takes our route over with an RTM_NEWROUTE and no RTM_DELROUTE.
+                 || (change.Kind == NetlinkChangeKind.RouteAdded && change.Route is { } added && added.Destination == _tunRoute?.Destination
+                     && added.Type == RouteType.Unicast && added.LinkIndex != tunIndex && (added.Metric ?? 0) == (_tunRoute?.Metric ?? 0))
                  || change.Kind == NetlinkChangeKind.Overrun)
         {
             try
@@ -310,7 +313,7 @@ internal sealed class TunDataPath : IDataPath
                 if (_rtnl is { } rtnl && _tunRoute is { } route && !rtnl.ListRoutes().Any(x => x.Destination == route.Destination && x.LinkIndex == tunIndex))
                 {
                     rtnl.ReplaceRoute(route);
-                    _logger.LogWarning("Route {Network} dev {Tun} was deleted; restored it", route.Destination, _tun?.Name);
+                    _logger.LogWarning("Route {Network} dev {Tun} was deleted or replaced; restored it", route.Destination, _tun?.Name);
                 }
             }
             catch (PlatformException e)
