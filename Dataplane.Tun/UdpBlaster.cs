@@ -82,22 +82,16 @@ public sealed unsafe class UdpBlaster : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(batchSize, MaxBatchSize);
         int segments = segmentOffload ? Math.Min(Libc.UdpMaxSegments, MaxPayload / payloadSize) : 1;
-        int raw = Libc.Socket(Libc.AF_INET, Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
-        if (raw < 0)
-            throw Errno.LastException("socket(AF_INET, SOCK_DGRAM)", $"UDP blaster to {destination}");
-        var fd = new SafeFdHandle(raw);
+        var fd = UdpSocket.Create($"UDP blaster to {destination}");
         try
         {
             // Best effort: a larger send buffer only smooths bursts; the default works too.
-            if (Libc.SetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_SNDBUFFORCE, SendBufferBytes) < 0)
-                _ = Libc.SetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_SNDBUF, SendBufferBytes);
+            UdpSocket.TrySetBuffer(fd, receive: false, SendBufferBytes);
             if (segments > 1 && Libc.SetSockOpt(fd, Libc.SOL_UDP, Libc.UDP_SEGMENT, payloadSize) < 0)
                 throw Errno.LastException("setsockopt(UDP_SEGMENT)", $"UDP GSO with {payloadSize}-byte segments");
             if (Libc.Connect(fd, SockAddrIn.From(destination)) < 0)
                 throw Errno.LastException("connect", $"UDP blaster to {destination}");
-            if (Libc.GetSockName(fd, out var local) < 0)
-                throw Errno.LastException("getsockname", $"UDP blaster to {destination}");
-            return new UdpBlaster(fd, destination, local.ToEndpoint(), payloadSize, batchSize, segments);
+            return new UdpBlaster(fd, destination, UdpSocket.LocalEndpoint(fd, $"UDP blaster to {destination}"), payloadSize, batchSize, segments);
         }
         catch
         {

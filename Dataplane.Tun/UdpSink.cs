@@ -51,20 +51,14 @@ public sealed unsafe class UdpSink : IDisposable
     /// <exception cref="PlatformException">socket or bind failed (EADDRINUSE: the port is taken).</exception>
     public static UdpSink Open(UnderlayEndpoint local)
     {
-        int raw = Libc.Socket(Libc.AF_INET, Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
-        if (raw < 0)
-            throw Errno.LastException("socket(AF_INET, SOCK_DGRAM)", $"UDP sink on {local}");
-        var fd = new SafeFdHandle(raw);
+        var fd = UdpSocket.Create($"UDP sink on {local}");
         try
         {
             // Best effort: a deep receive queue absorbs bursts while the reader is descheduled.
-            if (Libc.SetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUFFORCE, ReceiveBufferBytes) < 0)
-                _ = Libc.SetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUF, ReceiveBufferBytes);
+            UdpSocket.TrySetBuffer(fd, receive: true, ReceiveBufferBytes);
             if (Libc.Bind(fd, SockAddrIn.From(local)) < 0)
                 throw Errno.LastException("bind", $"UDP sink on {local}");
-            if (Libc.GetSockName(fd, out var bound) < 0)
-                throw Errno.LastException("getsockname", $"UDP sink on {local}");
-            return new UdpSink(fd, bound.ToEndpoint());
+            return new UdpSink(fd, UdpSocket.LocalEndpoint(fd, $"UDP sink on {local}"));
         }
         catch
         {

@@ -48,10 +48,7 @@ public sealed class UdpUnderlay : IUnderlay, IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var local = options.LocalEndpoint;
-        int raw = Libc.Socket(Libc.AF_INET, Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
-        if (raw < 0)
-            throw Errno.LastException("socket(AF_INET, SOCK_DGRAM)", $"UDP socket for {local}");
-        var fd = new SafeFdHandle(raw);
+        var fd = UdpSocket.Create($"UDP socket for {local}");
         try
         {
             Configure(fd, options);
@@ -67,9 +64,7 @@ public sealed class UdpUnderlay : IUnderlay, IDisposable
                     _ => null,
                 });
             }
-            if (Libc.GetSockName(fd, out var bound) < 0)
-                throw Errno.LastException("getsockname", $"UDP {local}");
-            return new UdpUnderlay(fd, bound.ToEndpoint(), drops);
+            return new UdpUnderlay(fd, UdpSocket.LocalEndpoint(fd, $"UDP {local}"), drops);
         }
         catch
         {
@@ -285,20 +280,18 @@ public sealed class UdpUnderlay : IUnderlay, IDisposable
         if (o.TypeOfService is byte tos)
             Set(fd, Libc.IPPROTO_IP, Libc.IP_TOS, tos, "IP_TOS");
         if (o.ReceiveBufferSize is int rcv)
-            SetBuffer(fd, Libc.SO_RCVBUFFORCE, Libc.SO_RCVBUF, rcv, "SO_RCVBUF");
+            SetBuffer(fd, receive: true, rcv, "SO_RCVBUF");
         if (o.SendBufferSize is int snd)
-            SetBuffer(fd, Libc.SO_SNDBUFFORCE, Libc.SO_SNDBUF, snd, "SO_SNDBUF");
+            SetBuffer(fd, receive: false, snd, "SO_SNDBUF");
         if (o.UnsafeZeroChecksum)
             Set(fd, Libc.SOL_SOCKET, Libc.SO_NO_CHECK, 1, "SO_NO_CHECK");
     }
 
-    private static void SetBuffer(SafeFdHandle fd, int force, int plain, int bytes, string name)
+    private static void SetBuffer(SafeFdHandle fd, bool receive, int bytes, string name)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes, name);
-        // The FORCE variant (CAP_NET_ADMIN) ignores net.core.[rw]mem_max; fall back to the capped one.
-        if (Libc.SetSockOpt(fd, Libc.SOL_SOCKET, force, bytes) == 0)
-            return;
-        Set(fd, Libc.SOL_SOCKET, plain, bytes, name);
+        if (!UdpSocket.TrySetBuffer(fd, receive, bytes))
+            throw Errno.LastException("setsockopt", $"set {name} to {bytes} on UDP socket");
     }
 
     private static void Set(SafeFdHandle fd, int level, int name, int value, string what)
