@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Dataplane.Devices;
 using Dataplane.Buffers;
 using Dataplane.Diagnostics;
@@ -7,9 +9,10 @@ using Dataplane.Tun.Interop;
 namespace Dataplane.Tun;
 
 /// <summary>
-/// One AF_INET SOCK_DGRAM socket bound to the underlay address, used through raw syscalls (sendto,
-/// recvfrom, sendmsg) instead of System.Net.Sockets: no IPEndPoint, no allocation, and a per-packet TOS
-/// through a control message. One syscall per datagram.
+/// One AF_INET SOCK_DGRAM socket bound to the underlay address, used through raw syscalls instead of
+/// System.Net.Sockets (which has no sendmmsg, recvmmsg or UDP GSO: performance.md §4): no IPEndPoint, no allocation, a
+/// per-message TOS through a control message, batches of messages in one sendmmsg(2) / recvmmsg(2), and GSO trains
+/// (UDP_SEGMENT) that leave as ordinary datagrams on the wire.
 /// </summary>
 /// <remarks>
 /// <para>Outer headers (see <see cref="UdpUnderlayOptions"/>): source = the bound address and port,
@@ -18,23 +21,51 @@ namespace Dataplane.Tun;
 /// <para>IP_RECVERR is deliberately left off: on an unconnected socket without it the kernel reports no
 /// ICMP errors at all, so a peer's "port unreachable" cannot surface as ECONNREFUSED on a later
 /// unrelated send or receive and stall the pump. (Turning it on would need a MSG_ERRQUEUE drain.)</para>
-/// <para>Threading: one receiving and one sending thread may share the socket. <see cref="Dispose"/> from
-/// any thread wakes a blocked receive. Buffers are borrowed, never kept.</para>
+/// <para>Batch size 1 keeps flannel's shape: one sendto(2) per datagram (sendmsg with an IP_TOS cmsg when the TOS is
+/// not 0), one recvfrom(2) per datagram.</para>
+/// <para>Threading: one receiving thread and any number of sending threads may share the socket (sends are serialised
+/// by a lock taken once per batch: the inbound pump answers ARP probes on it while the outbound pump sends).
+/// <see cref="Dispose"/> from any thread wakes a blocked receive. Buffers and batches are borrowed, never kept; the
+/// message vectors, iovecs and control messages live in native memory allocated once.</para>
 /// </remarks>
-public sealed class UdpUnderlay : IUnderlay, IDisposable
+public sealed unsafe class UdpUnderlay : IUnderlay, IDisposable
 {
     private readonly SafeFdHandle _fd;
     private readonly FdCanceller _canceller = new();
-    private readonly DropCounters? _drops;
+    // Messages per sendmmsg(2) and iovecs in all: a full DatagramBatch (64 messages, 2048 fragments) in one call.
+    private const int SendVector = 64;
+    private const int SendIovecs = 2048;
+    // Per message: CMSG_SPACE(sizeof(u16)) for UDP_SEGMENT + CMSG_SPACE(sizeof(int)) for IP_TOS, 24 bytes each.
+    private const int CmsgSpace = 24;
+    private const int CmsgHeader = 16;
+
+    private readonly Lock _sendLock = new();
+    private readonly MMsgHdr* _sendMessages;
+    private readonly IOVector* _sendIov;
+    private readonly SockAddrIn* _sendNames;
+    private readonly byte* _sendControl;
+    private readonly MMsgHdr* _receiveMessages;
+    private readonly IOVector* _receiveIov;
+    private readonly SockAddrIn* _receiveNames;
+    private volatile bool _gso;
+    private long _gsoFallbacks;
     private long _sendErrors;
     private long _receiveErrors;
     private long _truncated;
 
-    private UdpUnderlay(SafeFdHandle fd, UnderlayEndpoint local, DropCounters? drops)
+    private UdpUnderlay(SafeFdHandle fd, UnderlayEndpoint local, int batchSize, bool gso)
     {
         _fd = fd;
         LocalEndpoint = local;
-        _drops = drops;
+        BatchSize = Math.Max(1, batchSize);
+        _gso = gso;
+        _sendMessages = (MMsgHdr*)NativeMemory.AllocZeroed(SendVector, (nuint)sizeof(MMsgHdr));
+        _sendIov = (IOVector*)NativeMemory.AllocZeroed(SendIovecs, (nuint)sizeof(IOVector));
+        _sendNames = (SockAddrIn*)NativeMemory.AllocZeroed(SendVector, (nuint)sizeof(SockAddrIn));
+        _sendControl = (byte*)NativeMemory.AllocZeroed(SendVector, 2 * CmsgSpace);
+        _receiveMessages = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)BatchSize, (nuint)sizeof(MMsgHdr));
+        _receiveIov = (IOVector*)NativeMemory.AllocZeroed((nuint)BatchSize, (nuint)sizeof(IOVector));
+        _receiveNames = (SockAddrIn*)NativeMemory.AllocZeroed((nuint)BatchSize, (nuint)sizeof(SockAddrIn));
     }
 
     /// <summary>
@@ -44,7 +75,7 @@ public sealed class UdpUnderlay : IUnderlay, IDisposable
     /// The port is in use (EADDRINUSE, message names the address), the address is not on any interface
     /// (EADDRNOTAVAIL), or an option was refused.
     /// </exception>
-    public static UdpUnderlay Open(UdpUnderlayOptions options, DropCounters? drops = null)
+    public static UdpUnderlay Open(UdpUnderlayOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var local = options.LocalEndpoint;
@@ -64,7 +95,9 @@ public sealed class UdpUnderlay : IUnderlay, IDisposable
                     _ => null,
                 });
             }
-            return new UdpUnderlay(fd, UdpSocket.LocalEndpoint(fd, $"UDP {local}"), drops);
+            // Probe UDP_SEGMENT (getsockopt answers since 4.18; performance.md §1.2, wireguard-go's supportsUDPOffload).
+            bool gso = options.SegmentationOffload && Libc.GetSockOpt(fd, Libc.SOL_UDP, Libc.UDP_SEGMENT, out _) == 0;
+            return new UdpUnderlay(fd, UdpSocket.LocalEndpoint(fd, $"UDP {local}"), options.BatchSize, gso);
         }
         catch
         {
@@ -79,8 +112,14 @@ public sealed class UdpUnderlay : IUnderlay, IDisposable
     /// <summary>The socket (tests and diagnostics).</summary>
     internal SafeFdHandle Handle => _fd;
 
-    /// <summary>Datagrams per batch call: 1 (sendto/recvfrom). Fixed for the object's lifetime.</summary>
-    public int BatchSize => 1;
+    /// <inheritdoc/>
+    public int BatchSize { get; }
+
+    /// <inheritdoc/>
+    public bool SegmentationOffload => _gso;
+
+    /// <inheritdoc/>
+    public long GsoFallbacks => Interlocked.Read(ref _gsoFallbacks);
 
     /// <summary>Sends the kernel refused (counted drops).</summary>
     public long SendErrors => Interlocked.Read(ref _sendErrors);
@@ -97,102 +136,318 @@ public sealed class UdpUnderlay : IUnderlay, IDisposable
     /// <summary>Effective SO_SNDBUF (the kernel's doubled value).</summary>
     public int SendBufferSize => GetInt(Libc.SOL_SOCKET, Libc.SO_SNDBUF, "SO_SNDBUF");
 
-    /// <summary>
-    /// Sends <paramref name="packet"/>'s <see cref="PacketBuffer.Data"/> as one datagram to
-    /// <see cref="PacketBuffer.Peer"/> with one sendto(2). Borrows the buffer. If the socket's send buffer
-    /// is full it waits for room (backpressure) unless disposed.
-    /// </summary>
-    public IoResult Send(PacketBuffer packet) => SendCore(packet, tos: -1);
-
-    /// <summary>
-    /// The pump's send: a plain sendto(2) while <see cref="PacketBuffer.OuterTos"/> is 0 (the socket default; almost all
-    /// traffic, since Linux TCP does not initiate ECN by default), and sendmsg(2) with an IP_TOS cmsg only for the
-    /// packets whose inner ECN bits the VXLAN encapsulation copies out. Keeps the common path one cheap syscall.
-    /// </summary>
-    IoResult IUnderlay.Send(PacketBuffer packet) => SendCore(packet, packet.OuterTos == 0 ? -1 : packet.OuterTos);
-
-    /// <summary>
-    /// As <see cref="Send(PacketBuffer)"/> with this datagram's outer TOS byte (DSCP + ECN) set to
-    /// <paramref name="tos"/> through an IP_TOS control message (one sendmsg(2)). For VXLAN ECN
-    /// encapsulation (RFC 6040): copy ECT(0)/ECT(1) from the inner packet, CE becomes ECT(0).
-    /// </summary>
-    public IoResult Send(PacketBuffer packet, byte tos) => SendCore(packet, tos);
-
-    /// <summary>
-    /// Receives one datagram into <paramref name="packet"/>'s <see cref="PacketBuffer.Writable"/> at its
-    /// current offset, sets its length and <see cref="PacketBuffer.Peer"/> (the sender), waiting until one
-    /// arrives. A datagram larger than the writable space is discarded and reported as
-    /// <see cref="IoStatus.Truncated"/> (never passed on cut short). Returns Closed after dispose.
-    /// </summary>
-    public IoResult Receive(PacketBuffer packet) => ReceiveCore(packet, wait: true);
-
-    /// <summary>As <see cref="Receive(PacketBuffer)"/> but returns <see cref="IoStatus.WouldBlock"/> instead of waiting.</summary>
-    public IoResult TryReceive(PacketBuffer packet) => ReceiveCore(packet, wait: false);
-
-    /// <summary>
-    /// Batch form (style-anchors <c>IUnderlay</c>): blocks until one datagram is received into
-    /// <paramref name="packets"/>[0]; returns 1, or 0 after dispose. Truncated datagrams and receive
-    /// errors are counted (<see cref="DropReason.TooBig"/> / <see cref="DropReason.IoError"/>) and skipped.
-    /// </summary>
-    public int Receive(Span<PacketBuffer> packets)
+    /// <inheritdoc/>
+    public IoResult Send(DatagramBatch batch)
     {
-        if (packets.IsEmpty)
-            return 0;
-        while (true)
+        var messages = batch.Messages;
+        if (messages.Length == 1 && messages[0].FragmentCount == 1)
         {
-            var result = Receive(packets[0]);
-            switch (result.Status)
+            // The per-packet shape (and the ARP reply): one sendto(2), or one sendmsg(2) with an IP_TOS cmsg.
+            ref var m = ref messages[0];
+            var f = batch.Fragments[m.FirstFragment];
+            var result = SendOne(f.Array.AsSpan(f.Offset, f.Length), m.Peer, m.Tos == 0 ? -1 : m.Tos);
+            m.Verdict = result.Status == IoStatus.Error ? DropReason.IoError : DropReason.None;
+            m.Errno = result.Errno;
+            return result.Status == IoStatus.Closed ? result : IoResult.Ok;
+        }
+        lock (_sendLock)
+        {
+            int next = 0;
+            while (next < messages.Length)
             {
-                case IoStatus.Ok:
-                    return 1;
-                case IoStatus.Closed:
-                    return 0;
-                case IoStatus.Truncated:
-                    _drops?.Increment(DropReason.TooBig);
-                    break;
-                default:
-                    _drops?.Increment(DropReason.IoError);
-                    break;
+                int built = BuildVector(batch, messages, next);
+                var status = SendVectorCall(built, out int sent, out int errno);
+                if (status == IoStatus.Closed)
+                    return new IoResult(IoStatus.Closed);
+                for (int i = 0; i < sent; i++)
+                    messages[next + i].Verdict = DropReason.None;
+                next += sent;
+                if (status == IoStatus.Ok)
+                    continue;
+                // messages[next] failed on its own (sendmmsg reports the first failure when nothing before it went).
+                ref var failed = ref messages[next];
+                if (errno == Errno.EIO && failed.Datagrams > 1 && _gso)
+                {
+                    // "Segmentation offload depends on checksum offload" (udp(7)): the route's device cannot, so the
+                    // kernel refuses every GSO send on it. Turn GSO off for this socket for good and send this train
+                    // datagram by datagram; the pump builds single datagrams from now on.
+                    _gso = false;
+                    Interlocked.Increment(ref _gsoFallbacks);
+                }
+                if (failed.Datagrams > 1 && !_gso)
+                {
+                    if (SendDatagramByDatagram(batch, ref failed) == IoStatus.Closed)
+                        return new IoResult(IoStatus.Closed);
+                }
+                else
+                {
+                    failed.Verdict = DropReason.IoError;
+                    failed.Errno = errno;
+                    Interlocked.Increment(ref _sendErrors);
+                }
+                next++;
             }
         }
+        return IoResult.Ok;
     }
 
-    /// <summary>Batch form: sends each buffer to its Peer; returns how many were sent, failures are counted drops.</summary>
-    public int Send(ReadOnlySpan<PacketBuffer> packets)
+    /// <inheritdoc/>
+    public IoResult Receive(Span<PacketBuffer> packets, bool wait, out int count)
     {
-        int sent = 0;
-        foreach (var packet in packets)
+        count = 0;
+        if (packets.IsEmpty)
+            return IoResult.Ok;
+        if (BatchSize == 1 || packets.Length == 1)
         {
-            var result = Send(packet);
-            if (result.IsOk)
-                sent++;
-            else if (result.Status == IoStatus.Error)
-                _drops?.Increment(DropReason.IoError);
+            var result = ReceiveOne(packets[0], wait);
+            if (result.Status == IoStatus.Truncated)
+            {
+                packets[0].Verdict = DropReason.TooBig;
+                result = IoResult.Ok;
+            }
+            count = result.IsOk ? 1 : 0;
+            return result;
         }
-        return sent;
+        int limit = Math.Min(packets.Length, BatchSize);
+        for (int i = 0; i < limit; i++)
+        {
+            var writable = packets[i].Writable;
+            _receiveIov[i] = new IOVector { Base = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(writable)), Count = (nuint)writable.Length };
+            ref var h = ref _receiveMessages[i].Header;
+            h.Name = &_receiveNames[i];
+            h.NameLength = (uint)sizeof(SockAddrIn);
+            h.Iov = &_receiveIov[i];
+            h.IovLength = 1;
+            h.Control = null;
+            h.ControlLength = 0;
+            h.Flags = 0;
+        }
+        while (true)
+        {
+            if (_canceller.IsCancelled)
+                return new IoResult(IoStatus.Closed);
+            int n;
+            try
+            {
+                n = Libc.RecvMmsg(_fd, _receiveMessages, (uint)limit, 0);
+            }
+            catch (ObjectDisposedException)
+            {
+                return new IoResult(IoStatus.Closed);
+            }
+            if (n > 0)
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    var packet = packets[i];
+                    ref var m = ref _receiveMessages[i];
+                    if ((m.Header.Flags & Libc.MSG_TRUNC) != 0)
+                    {
+                        // Larger than the buffer: discarded, never passed on cut short.
+                        Interlocked.Increment(ref _truncated);
+                        packet.Verdict = DropReason.TooBig;
+                        continue;
+                    }
+                    packet.SetLength((int)m.Length);
+                    packet.Peer = _receiveNames[i].ToEndpoint();
+                }
+                count = n;
+                return IoResult.Ok;
+            }
+            int errno = Errno.Last;
+            if (errno == Errno.EINTR)
+                continue;
+            if (errno != Errno.EAGAIN)
+            {
+                Interlocked.Increment(ref _receiveErrors);
+                return new IoResult(IoStatus.Error, errno);
+            }
+            if (!wait)
+                return new IoResult(IoStatus.WouldBlock);
+            if (_canceller.Wait(_fd, forWrite: false) == WaitResult.Cancelled)
+                return new IoResult(IoStatus.Closed);
+        }
     }
+
+    /// <summary>
+    /// Fills the send vector with messages from <paramref name="first"/> on, as many as fit; returns how many.
+    /// A train of more than one datagram gets a UDP_SEGMENT cmsg while GSO is on; one that was built for GSO after it
+    /// turned off is left for <see cref="SendDatagramByDatagram"/> (the vector stops before it).
+    /// </summary>
+    private int BuildVector(DatagramBatch batch, Span<DatagramBatch.Message> messages, int first)
+    {
+        var fragments = batch.Fragments;
+        int iov = 0, built = 0;
+        bool gso = _gso;
+        for (int i = first; i < messages.Length && built < SendVector; i++)
+        {
+            ref var m = ref messages[i];
+            // A train built while GSO was on cannot go as one message any more: stop before it; the caller's failure
+            // path sends it datagram by datagram.
+            if (iov + m.FragmentCount > SendIovecs || (m.Datagrams > 1 && !gso))
+                break;
+            for (int f = 0; f < m.FragmentCount; f++)
+                _sendIov[iov + f] = ToIovec(fragments[m.FirstFragment + f]);
+            SetMessage(built, m.Peer, iov, m.FragmentCount, m.Tos, m.Datagrams > 1 ? m.SegmentSize : 0);
+            iov += m.FragmentCount;
+            built++;
+        }
+        return built;
+    }
+
+    private IoStatus SendDatagramByDatagram(DatagramBatch batch, ref DatagramBatch.Message m)
+    {
+        var fragments = batch.Fragments;
+        int per = m.FragmentsPerDatagram;
+        int done = 0;
+        m.Verdict = DropReason.None;
+        while (done < m.Datagrams)
+        {
+            int count = Math.Min(m.Datagrams - done, SendVector);
+            for (int d = 0; d < count; d++)
+            {
+                int firstIov = d * per;
+                for (int f = 0; f < per; f++)
+                    _sendIov[firstIov + f] = ToIovec(fragments[m.FirstFragment + (done + d) * per + f]);
+                SetMessage(d, m.Peer, firstIov, per, m.Tos, 0);
+            }
+            int offset = 0;
+            while (offset < count)
+            {
+                var status = SendVectorCall(count - offset, out int sent, out int errno, offset);
+                if (status == IoStatus.Closed)
+                    return status;
+                offset += sent;
+                if (status != IoStatus.Ok)
+                {
+                    // One datagram of the train failed: the message is reported failed, the rest still go.
+                    m.Verdict = DropReason.IoError;
+                    m.Errno = errno;
+                    Interlocked.Increment(ref _sendErrors);
+                    offset++;
+                }
+            }
+            done += count;
+        }
+        return IoStatus.Ok;
+    }
+
+    /// <summary>
+    /// One sendmmsg(2) of <paramref name="count"/> built messages from index <paramref name="offset"/>, retried on
+    /// EINTR and waited on when the send buffer is full. Ok: all sent; Error: <paramref name="sent"/> went and the next
+    /// failed with <paramref name="errno"/>; Closed: cancelled.
+    /// </summary>
+    private IoStatus SendVectorCall(int count, out int sent, out int errno, int offset = 0)
+    {
+        sent = 0;
+        errno = 0;
+        if (count == 0)
+        {
+            errno = Errno.EIO;
+            return IoStatus.Error; // BuildVector stopped at a train that needs splitting
+        }
+        while (sent < count)
+        {
+            int n;
+            try
+            {
+                n = Libc.SendMmsg(_fd, _sendMessages + offset + sent, (uint)(count - sent), 0);
+            }
+            catch (ObjectDisposedException)
+            {
+                return IoStatus.Closed;
+            }
+            if (n > 0)
+            {
+                sent += n;
+                continue;
+            }
+            errno = Errno.Last;
+            if (errno == Errno.EINTR)
+                continue;
+            if (errno == Errno.EAGAIN)
+            {
+                // Send buffer full: wait for room rather than drop (backpressure, as a blocking socket would).
+                if (_canceller.Wait(_fd, forWrite: true) == WaitResult.Cancelled)
+                    return IoStatus.Closed;
+                continue;
+            }
+            return IoStatus.Error;
+        }
+        return IoStatus.Ok;
+    }
+
+    private void SetMessage(int index, UnderlayEndpoint peer, int firstIov, int iovCount, byte tos, int segmentSize)
+    {
+        _sendNames[index] = SockAddrIn.From(peer);
+        ref var h = ref _sendMessages[index].Header;
+        h.Name = &_sendNames[index];
+        h.NameLength = (uint)sizeof(SockAddrIn);
+        h.Iov = &_sendIov[firstIov];
+        h.IovLength = (nuint)iovCount;
+        h.Flags = 0;
+        byte* control = _sendControl + index * 2 * CmsgSpace;
+        int length = 0;
+        if (segmentSize > 0)
+        {
+            WriteCmsgHeader(control, CmsgHeader + sizeof(ushort), Libc.SOL_UDP, Libc.UDP_SEGMENT);
+            *(ushort*)(control + CmsgHeader) = (ushort)segmentSize;
+            length += CmsgSpace;
+        }
+        if (tos != 0)
+        {
+            WriteCmsgHeader(control + length, CmsgHeader + sizeof(int), Libc.IPPROTO_IP, Libc.IP_TOS);
+            *(int*)(control + length + CmsgHeader) = tos;
+            length += CmsgSpace;
+        }
+        h.Control = length == 0 ? null : control;
+        h.ControlLength = (nuint)length;
+    }
+
+    private static void WriteCmsgHeader(byte* at, int length, int level, int type)
+    {
+        *(nuint*)at = (nuint)length;
+        *(int*)(at + 8) = level;
+        *(int*)(at + 12) = type;
+    }
+
+    // PacketBuffer slabs and the pumps' header arenas are pinned (POH): their addresses are stable without `fixed`.
+    private static IOVector ToIovec(in DatagramBatch.Fragment f) => new()
+    {
+        Base = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(f.Array)) + f.Offset,
+        Count = (nuint)f.Length,
+    };
 
     /// <summary>Wakes a blocked receive or send (they return Closed) without closing the socket yet.</summary>
     public void Cancel() => _canceller.Cancel();
 
-    /// <summary>Wakes blocked callers and closes the socket.</summary>
+    /// <summary>Wakes blocked callers and closes the socket. Only after the pump threads have returned.</summary>
     public void Dispose()
     {
+        if (_fd.IsClosed)
+            return;
         _canceller.Dispose();
         _fd.Dispose();
+        NativeMemory.Free(_sendMessages);
+        NativeMemory.Free(_sendIov);
+        NativeMemory.Free(_sendNames);
+        NativeMemory.Free(_sendControl);
+        NativeMemory.Free(_receiveMessages);
+        NativeMemory.Free(_receiveIov);
+        NativeMemory.Free(_receiveNames);
     }
 
-    private IoResult SendCore(PacketBuffer packet, int tos)
+    private IoResult SendOne(ReadOnlySpan<byte> datagram, UnderlayEndpoint peer, int tos)
     {
-        var destination = SockAddrIn.From(packet.Peer);
+        var destination = SockAddrIn.From(peer);
         while (true)
         {
             nint n;
             try
             {
                 n = tos < 0
-                    ? Libc.SendTo(_fd, packet.Data, 0, destination)
-                    : Libc.SendToWithTos(_fd, packet.Data, 0, destination, (byte)tos);
+                    ? Libc.SendTo(_fd, datagram, 0, destination)
+                    : Libc.SendToWithTos(_fd, datagram, 0, destination, (byte)tos);
             }
             catch (ObjectDisposedException)
             {
@@ -216,7 +471,7 @@ public sealed class UdpUnderlay : IUnderlay, IDisposable
         }
     }
 
-    private IoResult ReceiveCore(PacketBuffer packet, bool wait)
+    private IoResult ReceiveOne(PacketBuffer packet, bool wait)
     {
         var buffer = packet.Writable;
         while (true)

@@ -27,7 +27,7 @@ public sealed record UdpUnderlayOptions
 
     /// <summary>
     /// Default outer TOS byte (IP_TOS) for datagrams sent without a per-packet TOS. Null: 0, as flannel.
-    /// Per-packet TOS (for VXLAN ECN) is <see cref="UdpUnderlay.Send(Dataplane.Buffers.PacketBuffer, byte)"/>.
+    /// Per-message TOS (for VXLAN ECN) comes with each <see cref="Dataplane.Devices.DatagramBatch"/> message.
     /// </summary>
     public byte? TypeOfService { get; init; }
 
@@ -47,4 +47,14 @@ public sealed record UdpUnderlayOptions
     /// kernel VXLAN since Linux 4.6 do. For interop tests only.
     /// </summary>
     public bool UnsafeZeroChecksum { get; init; }
+
+    /// <summary>Datagrams one receive call may return (recvmmsg); 1 = flannel's one recv per datagram.</summary>
+    public int BatchSize { get; init; } = 1;
+
+    /// <summary>
+    /// Send GSO trains (UDP_SEGMENT, Linux 4.18+) when a batch holds them. Probed at open: a kernel without it leaves
+    /// <see cref="UdpUnderlay.SegmentationOffload"/> false. Refused at send time (EIO: the route's device cannot
+    /// checksum), it turns itself off for the socket and the datagrams go out one by one.
+    /// </summary>
+    public bool SegmentationOffload { get; init; }
 }

@@ -43,12 +43,21 @@ internal static class RunOptionsReader
                 $"contradictory flags: --lease-dir selects the embedded lease store, so --{(etcdEndpoints is not null ? "etcd-endpoints" : "etcd-prefix")} cannot be used with it");
         }
 
-        var io = (o.Value(result, "io") ?? "per-packet") switch
+        var io = (o.Value(result, "io") ?? "batch") switch
         {
+            "batch" => IoMode.Batch,
+            "batch-threads" => IoMode.BatchThreads,
             "per-packet" => IoMode.PerPacket,
             "per-packet-threads" => IoMode.PerPacketThreads,
-            var other => throw ControlException.Usage($"invalid --io '{other}': use per-packet or per-packet-threads"),
+            var other => throw ControlException.Usage($"invalid --io '{other}': use batch, batch-threads, per-packet or per-packet-threads"),
         };
+        var offloads = new OffloadOptions(
+            TunTso: o.Bool(result, "tun-tso", absent: true),
+            TunUso: o.Bool(result, "tun-uso", absent: true),
+            UdpGso: o.Bool(result, "udp-gso", absent: true),
+            Mmsg: o.Bool(result, "mmsg", absent: true));
+        if (io is IoMode.PerPacket or IoMode.PerPacketThreads && offloads != OffloadOptions.All)
+            throw ControlException.Usage($"contradictory flags: --io {o.Value(result, "io")} uses no offloads, so --{offloads.Disabled.Split(',')[0]}=false means nothing there");
 
         var ttl = RenewalSchedule.DefaultTtl;
         if (o.Value(result, "unsafe-lease-ttl") is { } ttlText)
@@ -87,6 +96,7 @@ internal static class RunOptionsReader
             EtcdPrefix = etcdPrefix ?? RunFlags.DefaultEtcdPrefix,
             LeaseDir = leaseDir,
             Io = io,
+            Offloads = offloads,
             LeaseTtl = ttl,
             Verbosity = verbosity,
         };

@@ -48,7 +48,10 @@ internal sealed record RunOptions
     public string? LeaseDir { get; init; }
 
     /// <summary>--io.</summary>
-    public IoMode Io { get; init; } = IoMode.PerPacket;
+    public IoMode Io { get; init; } = IoMode.Batch;
+
+    /// <summary>--tun-tso, --tun-uso, --udp-gso, --mmsg (batch modes only).</summary>
+    public OffloadOptions Offloads { get; init; } = OffloadOptions.All;
 
     /// <summary>Lease TTL: flannel's 24 h unless --unsafe-lease-ttl (tests) overrides it.</summary>
     public TimeSpan LeaseTtl { get; init; } = Leases.RenewalSchedule.DefaultTtl;

@@ -1,4 +1,5 @@
 using Control.Config;
+using Dataplane.Devices;
 using Dataplane.Diagnostics;
 using Dataplane.Encapsulation;
 using Dataplane.Forwarding;
@@ -11,31 +12,30 @@ using Microsoft.Extensions.Logging;
 namespace Control.Daemon;
 
 /// <summary>
-/// The Linux data path of <c>dataplane run</c>, per-packet I/O: flannel's udp backend (reference/flannel.md §1.6,
-/// checklist 6–9) done in-process, or a userspace VTEP that speaks the kernel's VXLAN (§2, checklist 10–13).
+/// The Linux data path of <c>dataplane run</c>: flannel's udp backend (reference/flannel.md §1.6, checklist 6–9) done
+/// in-process, or a userspace VTEP that speaks the kernel's VXLAN (§2, checklist 10–13); batched with offloads by
+/// default, or one packet per system call (<c>--io per-packet</c>, the flannel-equivalent baseline).
 /// </summary>
 /// <remarks>
-/// <para>Setup, in this order: the UDP socket bound to IfaceAddr:Port (source port = Port, as flannel; first, so a port
-/// in use fails before any kernel state changes); TUN <c>flannel%d</c> (<c>IFF_TUN|IFF_NO_PI</c>), MTU = FLANNEL_MTU
-/// (external − 28), address <c>&lt;subnet&gt;.0/32</c>, link up, route <c>Network dev flannel0</c>; a guard route
-/// <c>unreachable Network metric 1000</c>; the forwarding table and the pump threads (<see cref="DataplaneEngine"/>).</para>
+/// <para>This class wires the parts, each of which has its own home: the UDP socket (<see cref="UdpUnderlay"/>, opened
+/// here, first, so a port in use fails before any kernel state changes); the TUN with its address and routes
+/// (<see cref="OverlayDevice"/>); flanneld's iptables chains (<see cref="Masquerade.FlannelIptables"/>); the pumps
+/// (<see cref="DataplaneEngine"/>); the route watchdog (<see cref="RouteWatchdog"/>).</para>
 /// <para>Restart safety: the guard route stays in place when the daemon exits (cleanly or not). While the TUN exists
 /// its metric-0 route wins; when the TUN is gone (daemon stopped, crashed or restarting: a TUN that vanishes takes
 /// its route with it) the guard fails pod traffic for Network at once (an unreachable route makes sendto return
 /// EHOSTUNREACH, "No route to host", and forwarded packets get ICMP host-unreachable) instead of letting it leave
 /// through the default route unencapsulated. <c>dataplane run --no-guard-route</c> turns it off.</para>
-/// <para>Watchdog: a netlink monitor thread restores the Network route if someone deletes it, and exits the daemon
-/// loudly (status 1) if the TUN itself is deleted, so a supervisor restarts it; the guard covers the gap.</para>
 /// <para>Threading: <see cref="Apply"/> runs on the daemon's watch loop (single writer of the table and peer set);
 /// the pumps read both lock-free.</para>
 /// </remarks>
 internal sealed class TunDataPath : IDataPath
 {
-    /// <summary>Metric of the guard route: above the TUN route's 0, so it only matters when that one is gone.</summary>
-    public const uint GuardMetric = 1000;
+    /// <summary>TUN reads per batch with TSO: 16 super-packets of up to ~45 segments fill a sendmmsg vector.</summary>
+    public const int TunBatchWithOffloads = 16;
 
-    /// <summary>flannel0's transmit queue (kernel → our reader); the kernel default is 500.</summary>
-    public const int TunTxQueueLength = 4000;
+    /// <summary>Packets per batch call without TSO (plain TUN reads until empty; sendmmsg/recvmmsg vectors).</summary>
+    public const int Batch = 64;
 
     private readonly bool _guardRoute;
     private readonly bool _checkPeers;
@@ -43,13 +43,10 @@ internal sealed class TunDataPath : IDataPath
     private readonly DropCounters _drops = new();
     private PeerFilter _peers = new();
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-    private RtNetlink? _rtnl;
-    private LinuxTunDevice? _tun;
+    private OverlayDevice? _device;
     private UdpUnderlay? _udp;
     private DataplaneEngine? _engine;
-    private NetlinkMonitor? _monitor;
-    private Thread? _watchdog;
-    private RouteInfo? _tunRoute;
+    private RouteWatchdog? _watchdog;
     private volatile bool _stopping;
     private VxlanArpResponder? _arp;
 
@@ -58,11 +55,14 @@ internal sealed class TunDataPath : IDataPath
     private Masquerade.FlannelIptables? _iptables;
 
     private readonly IoMode _io;
+    private readonly OffloadOptions _offloads;
     private DevicePoller? _poller;
 
-    public TunDataPath(bool guardRoute = true, bool checkPeers = true, bool ipMasq = false, bool forwardRules = false, IoMode io = IoMode.PerPacket)
+    public TunDataPath(bool guardRoute = true, bool checkPeers = true, bool ipMasq = false, bool forwardRules = false,
+        IoMode io = IoMode.Batch, OffloadOptions? offloads = null)
     {
         _io = io;
+        _offloads = offloads ?? OffloadOptions.All;
         _guardRoute = guardRoute;
         _checkPeers = checkPeers;
         _ipMasq = ipMasq;
@@ -80,13 +80,14 @@ internal sealed class TunDataPath : IDataPath
     /// <summary>Drops by reason.</summary>
     public DropCounters Drops => _drops;
 
+    private bool Batched => _io is IoMode.Batch or IoMode.BatchThreads;
+
     /// <inheritdoc/>
     public Task StartAsync(DataPathContext context, CancellationToken cancellationToken)
     {
         _logger = context.Loggers.CreateLogger("dataplane.datapath");
         var config = context.Config;
         bool vxlan = config.Backend.Type == BackendType.Vxlan;
-        _name = $"{config.Backend.TypeName}, per-packet I/O{(_io == IoMode.PerPacketThreads ? ", a thread per direction" : ", one thread")}";
         var network = config.Network;
         try
         {
@@ -105,7 +106,9 @@ internal sealed class TunDataPath : IDataPath
                 DontFragment = vxlan ? DontFragmentPolicy.Clear : DontFragmentPolicy.KernelDefault,
                 ReceiveBufferSize = 4 << 20,
                 SendBufferSize = 4 << 20,
-            }, _drops);
+                BatchSize = Batched && _offloads.Mmsg ? Batch : 1,
+                SegmentationOffload = Batched && _offloads.UdpGso,
+            });
             IEncapsulation encapsulation;
             VxlanArpResponder? arp = null;
             if (vxlan)
@@ -123,38 +126,34 @@ internal sealed class TunDataPath : IDataPath
                 _logger.LogInformation("UDP socket bound to {Local} (flannel udp wire format: raw IPv4 in UDP)", local);
             }
 
-            _rtnl = new RtNetlink();
             // vxlan: a TUN named like flanneld's kernel device (flannel.<VNI>), not a TAP. Peers address us at the IP
             // level only (their permanent neighbour entry maps our .0 to our VTEP MAC), so the inner Ethernet header
             // is pure framing we add and strip; a TAP would make our own kernel ARP for every peer and need neighbour
             // entries on our side too, for nothing.
-            _tun = LinuxTunDevice.Open(new TunOptions { Name = vxlan ? $"flannel.{config.Backend.Vni}" : "flannel%d" }, _drops);
-            var link = _rtnl.GetLink(_tun.Name);
-            _rtnl.SetMtu(link.Index, context.OverlayMtu);
-            // Measured in the lab: with the default 500 the kernel dropped ~1 in 50 TCP segments queued for us
-            // during bursts (flannel0 TX dropped == iperf3 retransmits); 4000 absorbed them with no drops.
-            _rtnl.SetTxQueueLength(link.Index, TunTxQueueLength);
-            _rtnl.AddAddress(link.Index, context.Lease.Subnet.Address, 32);
-            DisableIpv6(_tun.Name);
-            _rtnl.SetLinkUp(link.Index);
-            _tunRoute = new RouteInfo { Destination = network, LinkIndex = link.Index };
-            _rtnl.ReplaceRoute(_tunRoute);
-            if (_guardRoute)
-                _rtnl.ReplaceRoute(new RouteInfo { Destination = network, Type = RouteType.Unreachable, Metric = GuardMetric });
-            _logger.LogInformation("TUN {Tun}: address {Address}/32, MTU {Mtu}, route {Network} dev {Tun}{Guard}",
-                _tun.Name, context.Lease.Subnet.Address, context.OverlayMtu, network, _tun.Name,
-                _guardRoute ? $", guard route unreachable {network} metric {GuardMetric}" : "");
+            var tso = Batched && _offloads.TunTso;
+            var offloads = !tso ? TunOffloads.None
+                : TunOffloads.Checksum | TunOffloads.Tso4 | TunOffloads.Tso6 | (_offloads.TunUso ? TunOffloads.Uso4 | TunOffloads.Uso6 : TunOffloads.None);
+            _device = OverlayDevice.Create(new TunOptions
+            {
+                Name = vxlan ? $"flannel.{config.Backend.Vni}" : "flannel%d",
+                Offloads = offloads,
+                BatchSize = !Batched || !_offloads.Mmsg ? 1 : tso ? TunBatchWithOffloads : Batch,
+            }, network, context.Lease.Subnet.Address, context.OverlayMtu, _guardRoute, _logger);
+            var tun = _device.Tun;
+            _name = Batched
+                ? $"{config.Backend.TypeName}, batch I/O ({(_io == IoMode.BatchThreads ? "a thread per direction" : "one thread")}; TUN offloads {(tun.Offloads == TunOffloads.None ? "none" : tun.Offloads.ToString())}, UDP GSO {(_udp.SegmentationOffload ? "on" : "off")}, batches of {tun.BatchSize} TUN reads / {_udp.BatchSize} datagrams)"
+                : $"{config.Backend.TypeName}, per-packet I/O{(_io == IoMode.PerPacketThreads ? ", a thread per direction" : ", one thread")}";
 
             InstallIptables(network, context.Lease.Subnet);
 
             _peers = new PeerFilter { Enabled = _checkPeers };
             var binding = new UnderlayBinding(encapsulation, _udp);
-            _poller = _io == IoMode.PerPacket ? new DevicePoller(_tun, _udp) : null;
-            _engine = new DataplaneEngine(_tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port,
+            _poller = _io is IoMode.PerPacket or IoMode.Batch ? new DevicePoller(tun, _udp) : null;
+            _engine = new DataplaneEngine(tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port,
                 singleThread: _poller);
             _engine.Faulted += ex => Fatal($"data path thread failed: {ex}");
             _engine.Start();
-            StartWatchdog(link.Index);
+            _watchdog = new RouteWatchdog(_device, _guardRoute, Fatal, _logger);
         }
         catch (PlatformException e)
         {
@@ -186,39 +185,20 @@ internal sealed class TunDataPath : IDataPath
     public Task StopAsync(CancellationToken cancellationToken)
     {
         _stopping = true;
+        _watchdog?.Stop();
         var started = DateTime.UtcNow;
         bool joined = _engine?.Stop(TimeSpan.FromSeconds(1.5)) ?? true;
         if (_engine is not null)
         {
-            _logger.LogInformation("Data path stopped in {Ms} ms{Joined}: sent {Sent} packets, delivered {Delivered}, ICMP errors {Icmp}, ARP replies {Arp}, drops: {Drops}",
+            long reads = _engine.Outbound.Read.Packets, sent = _engine.Outbound.Sent.Packets;
+            _logger.LogInformation("Data path stopped in {Ms} ms{Joined}: read {Reads} packets from the TUN, sent {Sent} datagrams{PerRead}, received {Received}, delivered {Delivered}, ICMP errors {Icmp}, ARP replies {Arp}, GSO fallbacks {Fallbacks}, drops: {Drops}",
                 (int)(DateTime.UtcNow - started).TotalMilliseconds, joined ? "" : " (a pump thread did not stop in time)",
-                _engine.Outbound.Sent.Packets, _engine.Inbound.Sum(p => p.Delivered.Packets), _engine.Outbound.IcmpSent,
-                _arp?.Answered ?? 0, _drops.Total == 0 ? "none" : _drops.ToString());
+                reads, sent, reads > 0 && sent > reads ? $" ({(double)sent / reads:F1} per read)" : "",
+                _engine.Inbound.Sum(p => p.Received.Packets), _engine.Inbound.Sum(p => p.Delivered.Packets), _engine.Outbound.IcmpSent,
+                _arp?.Answered ?? 0, _udp?.GsoFallbacks ?? 0, _drops.Total == 0 ? "none" : _drops.ToString());
         }
         Dispose();
         return Task.CompletedTask;
-    }
-
-    /// <summary>
-    /// The overlay device carries IPv4 only (as flannel's udp backend and our IPv4 forwarding table); without this the
-    /// kernel sends router solicitations and MLD reports into it, which we would read and drop.
-    /// </summary>
-    private void DisableIpv6(string device)
-    {
-        var path = $"/proc/sys/net/ipv6/conf/{device}/disable_ipv6";
-        try
-        {
-            if (File.Exists(path))
-                File.WriteAllText(path, "1");
-        }
-        catch (IOException e)
-        {
-            _logger.LogDebug("cannot disable IPv6 on {Device}: {Error}", device, e.Message);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            _logger.LogDebug("cannot disable IPv6 on {Device}: {Error}", device, e.Message);
-        }
     }
 
     private void InstallIptables(Ipv4Prefix network, Ipv4Prefix podSubnet)
@@ -238,21 +218,19 @@ internal sealed class TunDataPath : IDataPath
     {
         _iptables?.Remove();
         _iptables = null;
-        _monitor?.Dispose();
+        _watchdog?.Dispose();
+        _watchdog = null;
         _poller?.Dispose();
         _poller = null;
-        _tun?.Dispose(); // non-persistent: the kernel deletes flannel0 and, with it, its address and route
+        _device?.Dispose(); // non-persistent: the kernel deletes the TUN and, with it, its address and route
+        _device = null;
         _udp?.Dispose();
-        _rtnl?.Dispose();
-        _monitor = null;
-        _tun = null;
         _udp = null;
-        _rtnl = null;
     }
 
     /// <summary>
-    /// Picks the data path: <see cref="TunDataPath"/> for the udp backend, the control-only
-    /// <see cref="LoggingDataPath"/> with --unsafe-control-only (tests that must not touch the kernel).
+    /// Picks the data path: <see cref="TunDataPath"/>, or the control-only <see cref="LoggingDataPath"/> with
+    /// --unsafe-control-only (tests that must not touch the kernel).
     /// </summary>
     internal sealed class Factory : IDataPathFactory
     {
@@ -261,67 +239,13 @@ internal sealed class TunDataPath : IDataPath
         {
             if (options.ControlOnly)
                 return new LoggingDataPath();
-            return new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers, options.IpMasq, options.ForwardRules, options.Io);
+            return new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers, options.IpMasq, options.ForwardRules, options.Io, options.Offloads);
         }
     }
 
     private void OnStranger(UnderlayEndpoint source) =>
         _logger.LogWarning("Dropping datagrams from {Source}: no lease holds that address (counted as UnknownSource). " +
             "If a peer sends from an address other than its PublicIP, run with --accept-unknown-peers.", source);
-
-    private void StartWatchdog(int tunIndex)
-    {
-        _monitor = new NetlinkMonitor();
-        var monitor = _monitor;
-        _watchdog = new Thread(() =>
-        {
-            var changes = new List<NetlinkChange>();
-            try
-            {
-                while (monitor.Read(changes))
-                {
-                    foreach (var c in changes)
-                        React(c, tunIndex);
-                    changes.Clear();
-                }
-            }
-            catch (ObjectDisposedException)
-            {
-            }
-        })
-        { Name = "dp-watchdog", IsBackground = true };
-        _watchdog.Start();
-    }
-
-    private void React(NetlinkChange change, int tunIndex)
-    {
-        if (_stopping)
-            return;
-        if (change.Kind == NetlinkChangeKind.LinkDeleted && change.Link?.Index == tunIndex)
-        {
-            Fatal($"TUN {_tun?.Name} was deleted under the running daemon; exiting so the supervisor restarts it" +
-                (_guardRoute ? " (the guard route keeps pod traffic from leaking meanwhile)" : ""));
-        }
-        else if ((change.Kind == NetlinkChangeKind.RouteDeleted && change.Route is { } r && r.Destination == _tunRoute?.Destination && r.LinkIndex == tunIndex)
-                 // `ip route replace Network dev X` takes our route over with an RTM_NEWROUTE and no RTM_DELROUTE.
-                 || (change.Kind == NetlinkChangeKind.RouteAdded && change.Route is { } added && added.Destination == _tunRoute?.Destination
-                     && added.Type == RouteType.Unicast && added.LinkIndex != tunIndex && (added.Metric ?? 0) == (_tunRoute?.Metric ?? 0))
-                 || change.Kind == NetlinkChangeKind.Overrun)
-        {
-            try
-            {
-                if (_rtnl is { } rtnl && _tunRoute is { } route && !rtnl.ListRoutes().Any(x => x.Destination == route.Destination && x.LinkIndex == tunIndex))
-                {
-                    rtnl.ReplaceRoute(route);
-                    _logger.LogWarning("Route {Network} dev {Tun} was deleted or replaced; restored it", route.Destination, _tun?.Name);
-                }
-            }
-            catch (PlatformException e)
-            {
-                Fatal($"cannot restore route {_tunRoute?.Destination} dev {_tun?.Name}: {e.Message}");
-            }
-        }
-    }
 
     private void Fatal(string message)
     {

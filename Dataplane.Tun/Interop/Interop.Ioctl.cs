@@ -9,6 +9,9 @@ internal static unsafe partial class Libc
     public const uint TUNSETPERSIST = 0x400454CB;
     public const uint TUNGETIFF = 0x800454D2;
 
+    /// <summary>_IOW('T', 208, unsigned int): which offloaded (unfinished) packets the TUN may hand the reader.</summary>
+    public const uint TUNSETOFFLOAD = 0x400454D0;
+
     // ioctl is variadic in C; on x86-64 and arm64 Linux a variadic call with integer/pointer arguments
     // uses the same registers as a fixed-argument call, so a fixed signature is correct there.
     [LibraryImport(Libraries.Libc, EntryPoint = "ioctl", SetLastError = true)]

@@ -1,3 +1,5 @@
+using Dataplane.Diagnostics;
+using Dataplane.Offload;
 using Dataplane.Packets;
 
 namespace Dataplane.Buffers;
@@ -75,6 +77,21 @@ public sealed class PacketBuffer
     /// </summary>
     public byte OuterTos { get; set; }
 
+    /// <summary>
+    /// What the offload header said about this packet: read from a TUN with IFF_VNET_HDR (a TSO/USO super-packet to
+    /// split, or a partial checksum to complete), or what to tell the TUN on write. Default (all zero) is a plain
+    /// packet with a complete checksum.
+    /// </summary>
+    public VirtioNetHeader Offload { get; set; }
+
+    /// <summary>
+    /// The packet's fate in the current batch: <see cref="DropReason.None"/> while it is still moving, otherwise why it
+    /// was dropped. A stage skips packets that already have a verdict; devices set <see cref="DropReason.IoError"/> (or
+    /// <see cref="DropReason.TooBig"/> for a truncated datagram) on the ones the kernel refused; the pump counts each
+    /// verdict once at the end of the batch.
+    /// </summary>
+    public DropReason Verdict { get; set; }
+
     /// <summary>Empties the buffer and puts the packet start <paramref name="headroom"/> bytes into the window.</summary>
     public void Reset(int headroom = DefaultHeadroom)
     {
@@ -83,6 +100,8 @@ public sealed class PacketBuffer
         Length = 0;
         Peer = default;
         OuterTos = 0;
+        Offload = default;
+        Verdict = DropReason.None;
     }
 
     /// <summary>Sets the packet length after a read into <see cref="Writable"/>.</summary>

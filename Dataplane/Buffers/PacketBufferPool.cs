@@ -28,6 +28,13 @@ public sealed class PacketBufferPool
     /// <summary>Default bytes per buffer: headroom plus a 1500-byte frame plus slack, rounded to 2 KiB.</summary>
     public const int DefaultBufferSize = 2048;
 
+    /// <summary>
+    /// Bytes per buffer of the large class: a 64 KiB offload super-packet (TSO/USO read from the TUN, or a GRO'd
+    /// datagram) plus its 10-byte virtio_net_hdr and the default headroom. Pools of this class are small and fixed
+    /// (a pump's batch), never grown: 64 of them are 4.2 MiB.
+    /// </summary>
+    public const int LargeBufferSize = 65536 + 128;
+
     // Each slab stays well below the array length limit; most pools fit one slab.
     private const int MaxSlabBytes = 1 << 30;
     private const uint EmptyIndex = uint.MaxValue;

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Dataplane.Devices;
 
 /// <summary>
-/// Result of one per-packet operation: a status and, for <see cref="IoStatus.Error"/>, the errno. An
+/// Result of one device operation: a status and, for <see cref="IoStatus.Error"/>, the errno. An
 /// 8-byte value, so returning it costs nothing and nothing throws per packet.
 /// </summary>
 /// <param name="Status">What happened.</param>

@@ -1,6 +1,6 @@
 namespace Dataplane.Devices;
 
-/// <summary>Outcome of one per-packet read, write, send or receive. Never an exception on the packet path.</summary>
+/// <summary>Outcome of one read, write, send or receive (of one packet or a batch). Never an exception on the packet path.</summary>
 public enum IoStatus
 {
     /// <summary>The packet moved.</summary>

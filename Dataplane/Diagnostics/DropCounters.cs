@@ -12,6 +12,9 @@ public sealed class DropCounters
     /// <summary>Counts one drop.</summary>
     public void Increment(DropReason reason) => Interlocked.Increment(ref _counts[(int)reason]);
 
+    /// <summary>Counts <paramref name="count"/> drops for <paramref name="reason"/> (a whole message of datagrams, say).</summary>
+    public void Add(DropReason reason, int count) => Interlocked.Add(ref _counts[(int)reason], count);
+
     /// <summary>Current count for one reason.</summary>
     public long this[DropReason reason] => Volatile.Read(ref _counts[(int)reason]);
 

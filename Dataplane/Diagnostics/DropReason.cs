@@ -46,4 +46,8 @@ public enum DropReason
     IoError,
     /// <summary>Other layer-2 traffic we do not handle (VXLAN mode).</summary>
     UnsupportedL2,
+
+    // ---- offloads (a TUN with IFF_VNET_HDR) ----
+    /// <summary>The virtio_net_hdr in front of a packet read from the TUN contradicts the packet (or asks for a GSO type we never enabled).</summary>
+    BadOffloadHeader,
 }

@@ -66,6 +66,22 @@ public sealed class FlannelUdpEncapsulation : IEncapsulation
     /// <inheritdoc/>
     public DropReason Decapsulate(PacketBuffer packet) => PrepareInner(packet);
 
+    /// <inheritdoc/>
+    public DropReason PrepareSuperPacket(Span<byte> inner, out byte outerTos)
+    {
+        outerTos = 0;
+        // Only the header: a super-packet's Total Length is the whole 64 KiB, its segments' are checked by the splitter.
+        if (!Ipv4Header.TryCreate(inner, out var ip, out var reason))
+            return reason;
+        return ip.TryDecrementTimeToLive() ? DropReason.None : DropReason.TtlExpired;
+    }
+
+    /// <inheritdoc/>
+    public void WriteSegmentHeader(Span<byte> destination, in NextHop nextHop, int ipVersion)
+    {
+        // No header: the UDP payload is the bare IPv4 packet.
+    }
+
     // Both directions do the same thing to the inner packet: validate, trim to Total Length, enforce the MTU,
     // decrement TTL.
     private DropReason PrepareInner(PacketBuffer packet)

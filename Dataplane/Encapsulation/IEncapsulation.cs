@@ -24,6 +24,9 @@ public interface IEncapsulation
     /// <summary>Bytes added on the wire per packet, outer IPv4 (20) and UDP (8) included: 28 or 50.</summary>
     int Overhead { get; }
 
+    /// <summary>Largest inner IP packet sent or accepted: the overlay device's MTU.</summary>
+    int MaxInnerLength { get; }
+
     /// <summary>Default UDP port (flannel-udp 8285, VXLAN 8472 as Linux and flannel use; IANA's is 4789).</summary>
     ushort DefaultPort { get; }
 
@@ -39,4 +42,18 @@ public interface IEncapsulation
     /// Returns <see cref="DropReason.None"/> or why it must be dropped. Never throws on packet content.
     /// </summary>
     DropReason Decapsulate(PacketBuffer packet);
+
+    /// <summary>
+    /// The segment path (a TSO/USO super-packet split into segments that each fit <see cref="MaxInnerLength"/>):
+    /// validates the inner packet's IP header as <see cref="Encapsulate"/> does, except its total length, and applies
+    /// the per-packet changes to it in place (flannel-udp: the TTL decrement), so that every segment's headers, copied
+    /// from it, carry them. Sets <paramref name="outerTos"/> for all its segments. Never throws on packet content.
+    /// </summary>
+    DropReason PrepareSuperPacket(Span<byte> inner, out byte outerTos);
+
+    /// <summary>
+    /// Writes this format's <see cref="HeaderLength"/> header bytes for one segment (inner IP version
+    /// <paramref name="ipVersion"/>) to <paramref name="nextHop"/> into <paramref name="destination"/>.
+    /// </summary>
+    void WriteSegmentHeader(Span<byte> destination, in NextHop nextHop, int ipVersion);
 }

@@ -153,6 +153,36 @@ public sealed class VxlanEncapsulation : IEncapsulation
         return DropReason.None;
     }
 
+    /// <inheritdoc/>
+    public DropReason PrepareSuperPacket(Span<byte> inner, out byte outerTos)
+    {
+        outerTos = 0;
+        if (inner.IsEmpty)
+            return DropReason.Truncated;
+        switch (inner[0] >> 4)
+        {
+            case 4:
+                if (!Ipv4Header.TryCreate(inner, out var v4, out var r4))
+                    return r4;
+                outerTos = Ecn.EncapsulateTos(v4.TypeOfService);
+                return DropReason.None;
+            case 6:
+                if (!Ipv6Header.TryCreate(inner, out var v6, out var r6))
+                    return r6;
+                outerTos = Ecn.EncapsulateTos(v6.TrafficClass);
+                return DropReason.None;
+            default:
+                return DropReason.BadIpVersion;
+        }
+    }
+
+    /// <inheritdoc/>
+    public void WriteSegmentHeader(Span<byte> destination, in NextHop nextHop, int ipVersion)
+    {
+        VxlanHeader.Write(destination, Vni);
+        EthernetHeader.Write(destination[VxlanHeader.Length..], nextHop.VtepMac, LocalMac, ipVersion == 6 ? EtherType.Ipv6 : EtherType.Ipv4);
+    }
+
     /// <summary>
     /// A UDP source port for an inner packet, in the shape of the kernel's <c>udp_flow_src_port</c>
     /// (include/net/udp.h): a hash of the inner flow, <c>hash ^= hash &lt;&lt; 16</c>, scaled into

@@ -62,10 +62,7 @@ public sealed class DataplaneEngine
     {
         if (_singleThread is not null)
         {
-            var inbound = new List<(IUnderlay, InboundPump)>();
-            for (int i = 0; i < _inbound.Count; i++)
-                inbound.Add((_bindings[i].Underlay, _inbound[i]));
-            StartThread("dp-pump", new SingleThreadPump(_tun, Outbound, inbound, _singleThread, Drops).Run);
+            StartThread("dp-pump", new SingleThreadPump(Outbound, _inbound, _singleThread, Drops).Run);
             return;
         }
         StartThread($"dp-tun-rx", Outbound.Run);

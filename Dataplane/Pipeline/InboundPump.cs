@@ -7,13 +7,16 @@ using Dataplane.Packets;
 namespace Dataplane.Pipeline;
 
 /// <summary>
-/// Underlay → TUN for one socket, one packet per syscall (flannel's <c>udp_to_tun</c> done better).
+/// Underlay → TUN for one socket, a batch at a time: receive up to <see cref="IUnderlay.BatchSize"/> datagrams
+/// (recvmmsg), give each its verdict, write the inner packets that pass into the TUN in their order of arrival.
 /// </summary>
 /// <remarks>
-/// <para>Flow per datagram: receive into a buffer larger than any valid datagram (so an oversized one is seen and
-/// counted, never truncated) → drop it if the sender holds no lease (<see cref="PeerFilter"/>) → decapsulate in place
-/// (validation, TTL for flannel-udp, MTU check) → write the inner packet to the TUN.</para>
-/// <para>Threading: <see cref="Run"/> runs on one dedicated thread per socket; it owns its buffer.</para>
+/// <para>Flow per datagram: the receive buffers are larger than any valid datagram (so an oversized one is seen and
+/// counted, never truncated) → drop it if the sender holds no lease (<see cref="PeerFilter"/>) → VXLAN: answer an ARP
+/// probe on the same socket → decapsulate in place (validation, TTL for flannel-udp, MTU check) → TUN.</para>
+/// <para>With a batch of one this is flannel's <c>udp_to_tun</c>: one recv, one write per packet.</para>
+/// <para>Threading and ownership: one thread drives the pump (<see cref="Run"/>, or <see cref="Pump"/> from the
+/// single-threaded loop); it owns its buffers (allocated once) and its ARP reply batch.</para>
 /// </remarks>
 public sealed class InboundPump
 {
@@ -22,11 +25,12 @@ public sealed class InboundPump
     private readonly ITunDevice _tun;
     private readonly PeerFilter? _peers;
     private readonly DropCounters _drops;
-    private readonly PacketBuffer _buffer;
+    private readonly PacketBuffer[] _packets;
     private readonly HashSet<uint> _strangers = new();
     private readonly Action<UnderlayEndpoint>? _onFirstStranger;
     private readonly VxlanArpResponder? _arp;
     private readonly ushort _arpReplyPort;
+    private readonly DatagramBatch _arpReplies = new(maxMessages: 1, maxFragments: 2);
 
     /// <summary>Creates the pump for one socket.</summary>
     /// <param name="binding">The socket and the format it carries.</param>
@@ -47,68 +51,106 @@ public sealed class InboundPump
         _peers = peers;
         _drops = drops;
         _onFirstStranger = onFirstStranger;
-        _buffer = new PacketBuffer(bufferSize + PacketBuffer.DefaultHeadroom);
+        int batch = Math.Max(1, binding.Underlay.BatchSize);
+        // Headroom keeps room for the TUN's offload header in front of the inner packet after decapsulation.
+        var pool = new PacketBufferPool(batch, bufferSize + PacketBuffer.DefaultHeadroom, PacketBuffer.DefaultHeadroom);
+        _packets = new PacketBuffer[batch];
+        for (int i = 0; i < batch; i++)
+            _packets[i] = pool.TryRent(out var buffer) ? buffer : throw new InvalidOperationException("a new pool is empty");
     }
 
     /// <summary>Packets written to the TUN.</summary>
     public PumpCounters Delivered { get; } = new();
 
+    /// <summary>Datagrams received from the socket (whatever became of them).</summary>
+    public PumpCounters Received { get; } = new();
+
     /// <summary>Moves datagrams until the socket is cancelled or closed. Call on a dedicated thread.</summary>
     public void Run()
     {
-        var buffer = _buffer;
-        var underlay = _binding.Underlay;
+        var backoff = new Backoff();
         while (true)
         {
-            buffer.Reset();
-            var received = underlay.Receive(buffer);
-            switch (received.Status)
-            {
-                case IoStatus.Ok:
-                    Deliver(buffer);
-                    break;
-                case IoStatus.Closed:
-                    return;
-                case IoStatus.Truncated:
-                    _drops.Increment(DropReason.TooBig);
-                    break;
-                default:
-                    _drops.Increment(DropReason.IoError);
-                    Thread.Sleep(1); // a failing socket must not spin a core
-                    break;
-            }
+            var result = Pump(wait: true);
+            if (!backoff.Continue(result, _drops))
+                return;
         }
     }
 
-    /// <summary>Handles one received datagram (exposed for tests and benchmarks).</summary>
-    internal void Deliver(PacketBuffer buffer)
+    /// <summary>
+    /// Receives one batch (waiting for its first datagram when <paramref name="wait"/>) and delivers it. Returns the
+    /// receive's status: Ok when datagrams arrived, WouldBlock, Closed, or Error (counted by the caller's loop).
+    /// </summary>
+    public IoResult Pump(bool wait)
     {
-        if (_peers is not null && !_peers.Allows(buffer.Peer.Address))
+        var packets = _packets.AsSpan();
+        foreach (var p in packets)
+            p.Reset();
+        var result = _binding.Underlay.Receive(packets, wait, out int count);
+        if (result.IsOk)
+            Deliver(packets[..count]);
+        return result;
+    }
+
+    /// <summary>
+    /// Handles received datagrams (exposed for tests and benchmarks): each gets a verdict; those that pass are moved
+    /// (in order) to the front of <paramref name="packets"/> and written to the TUN in one call.
+    /// </summary>
+    internal void Deliver(Span<PacketBuffer> packets)
+    {
+        int passing = 0;
+        for (int i = 0; i < packets.Length; i++)
         {
-            _drops.Increment(DropReason.UnknownSource);
-            NoteStranger(buffer.Peer);
-            return;
+            var packet = packets[i];
+            Received.Add(packet.Length);
+            bool consumed = false;
+            var reason = packet.Verdict != DropReason.None ? packet.Verdict : Classify(packet, out consumed);
+            if (reason != DropReason.None)
+            {
+                _drops.Increment(reason);
+                continue;
+            }
+            if (consumed)
+                continue;
+            // Stable compaction: swap the passing buffer forward; the ones it passes over are done with.
+            (packets[passing], packets[i]) = (packets[i], packets[passing]);
+            passing++;
         }
-        if (_arp is not null && _arp.TryAnswer(buffer))
+        if (passing == 0)
+            return;
+        var toWrite = packets[..passing];
+        if (_tun.Write(toWrite).Status == IoStatus.Closed)
+            return;
+        foreach (var packet in toWrite)
         {
+            if (packet.Verdict == DropReason.None)
+                Delivered.Add(packet.Length);
+            else
+                _drops.Increment(packet.Verdict);
+        }
+    }
+
+    // The verdict on one datagram; consumed = answered here (an ARP probe), nothing to write.
+    private DropReason Classify(PacketBuffer packet, out bool consumed)
+    {
+        consumed = false;
+        if (_peers is not null && !_peers.Allows(packet.Peer.Address))
+        {
+            NoteStranger(packet.Peer);
+            return DropReason.UnknownSource;
+        }
+        if (_arp is not null && _arp.TryAnswer(packet))
+        {
+            consumed = true;
             // Reply to the asker's address on the VXLAN port (the kernel sends from a flow-hashed source port and
             // listens on the configured one, which is ours too: the port is cluster-wide).
-            buffer.Peer = buffer.Peer with { Port = _arpReplyPort };
-            if (!_binding.Underlay.Send(buffer).IsOk)
-                _drops.Increment(DropReason.IoError);
-            return;
+            packet.Peer = packet.Peer with { Port = _arpReplyPort };
+            _arpReplies.Clear();
+            _arpReplies.TryAdd(packet);
+            _binding.Underlay.Send(_arpReplies);
+            return _arpReplies.Count == 1 ? _arpReplies.Messages[0].Verdict : DropReason.None;
         }
-        var reason = _binding.Encapsulation.Decapsulate(buffer);
-        if (reason != DropReason.None)
-        {
-            _drops.Increment(reason);
-            return;
-        }
-        var written = _tun.Write(buffer);
-        if (written.IsOk)
-            Delivered.Add(buffer.Length);
-        else if (written.Status != IoStatus.Closed)
-            _drops.Increment(DropReason.IoError);
+        return _binding.Encapsulation.Decapsulate(packet);
     }
 
     private void NoteStranger(UnderlayEndpoint source)

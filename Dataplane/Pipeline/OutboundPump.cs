@@ -3,49 +3,82 @@ using Dataplane.Devices;
 using Dataplane.Diagnostics;
 using Dataplane.Encapsulation;
 using Dataplane.Forwarding;
+using Dataplane.Offload;
 using Dataplane.Packets;
 
 namespace Dataplane.Pipeline;
 
 /// <summary>
-/// TUN → underlay, one packet per syscall (the per-packet I/O mode, flannel's <c>tun_to_udp</c> done better).
+/// TUN → underlay, a batch at a time: read up to <see cref="ITunDevice.BatchSize"/> packets, give each its verdict,
+/// and hand everything that moves to each socket in one <see cref="IUnderlay.Send"/> (one sendmmsg).
 /// </summary>
 /// <remarks>
-/// <para>Flow per packet: read one IP packet from the TUN into the buffer's headroom-preserving window → look up the
-/// destination (longest prefix; flannel scans linearly) → no route: ICMP net-unreachable back into the TUN
-/// (rate-limited) and a counted drop → encapsulate in place for that peer's wire format (prepend into headroom, TTL
-/// for flannel-udp) → send on the socket of that format.</para>
-/// <para>Threading: <see cref="Run"/> runs on one dedicated thread for the life of the pump; the packet never changes
-/// threads. It owns its two buffers (allocated once) and its <see cref="IcmpRateLimiter"/>. It shares the TUN with the
-/// inbound pump (concurrent read and write are fine) and reads the forwarding table lock-free.</para>
+/// <para>Flow per packet: IPv4 check → longest-prefix lookup (no route: ICMP net-unreachable back into the TUN,
+/// rate-limited, and a counted drop) → by offload header:
+/// <list type="bullet">
+/// <item>a plain packet (a partial checksum completed first) is encapsulated in place (headers prepended into its
+/// headroom) and added as one datagram;</item>
+/// <item>a TSO/USO super-packet is split: each segment's encapsulation and inner headers are written into this pump's
+/// header arena, its payload stays where the TUN put it, and the two go out as the two iovecs of one datagram; the
+/// datagrams of a super-packet form GSO trains (UDP_SEGMENT) when the socket can, several per super-packet when the
+/// kernel's limits (64 datagrams, 65,507 bytes) demand it.</item>
+/// </list>
+/// With a batch of one and a plain TUN this is exactly flannel's <c>tun_to_udp</c> (one read, one sendto per packet):
+/// the per-packet baseline.</para>
+/// <para>Threading and ownership: one thread drives the pump (<see cref="Run"/>, or <see cref="Pump"/> from the
+/// single-threaded loop). It owns its read buffers, its header arena and its datagram batches, all allocated once;
+/// fragments in a batch point into them and stay valid until that batch is sent, which always happens before the
+/// next read. It shares the TUN with the inbound pump (concurrent read and write are fine) and reads the forwarding
+/// table lock-free.</para>
 /// </remarks>
 public sealed class OutboundPump
 {
+    // Every segment's headers (VXLAN 8 + Ethernet 14 + IPv4 ≤ 60 + TCP ≤ 60 = 142, IPv6 40 + TCP 60 + 22 = 122) fit.
+    private const int HeaderSlot = 160;
+
     private readonly ITunDevice _tun;
     private readonly ForwardingTable _table;
     private readonly UnderlayBinding?[] _byKind;
+    private readonly DatagramBatch?[] _batches;
+    private readonly UnderlayBinding[] _bindings;
     private readonly DropCounters _drops;
     private readonly IcmpRateLimiter _icmpLimiter;
-    private readonly PacketBuffer _buffer;
-    private readonly PacketBuffer _icmp;
+    private readonly PacketBuffer[] _packets;
+    private PacketBuffer _icmp;
+    private readonly byte[] _arena;
+    private int _arenaUsed;
 
     /// <summary>Creates the pump. <paramref name="bindings"/> gives the socket for each wire format the node speaks.</summary>
     public OutboundPump(ITunDevice tun, ForwardingTable table, IEnumerable<UnderlayBinding> bindings, DropCounters drops,
-        IcmpRateLimiter? icmpLimiter = null, int bufferSize = 65536)
+        IcmpRateLimiter? icmpLimiter = null)
     {
         _tun = tun;
         _table = table;
         _drops = drops;
         _icmpLimiter = icmpLimiter ?? new IcmpRateLimiter();
+        _bindings = bindings.ToArray();
         _byKind = new UnderlayBinding?[Enum.GetValues<EncapsulationKind>().Length];
-        foreach (var b in bindings)
+        _batches = new DatagramBatch?[_byKind.Length];
+        foreach (var b in _bindings)
+        {
             _byKind[(int)b.Encapsulation.Kind] = b;
-        _buffer = new PacketBuffer(bufferSize + PacketBuffer.DefaultHeadroom);
-        _icmp = new PacketBuffer(IcmpErrors.MaxLength + PacketBuffer.DefaultHeadroom);
+            _batches[(int)b.Encapsulation.Kind] = new DatagramBatch();
+        }
+        int batch = Math.Max(1, tun.BatchSize);
+        var pool = new PacketBufferPool(batch, tun.MaxPacketSize + PacketBuffer.DefaultHeadroom + tun.WriteHeadroom, PacketBuffer.DefaultHeadroom);
+        _packets = new PacketBuffer[batch];
+        for (int i = 0; i < batch; i++)
+            _packets[i] = pool.TryRent(out var buffer) ? buffer : throw new InvalidOperationException("a new pool is empty");
+        _icmp = new PacketBuffer(IcmpErrors.MaxLength + PacketBuffer.DefaultHeadroom + tun.WriteHeadroom);
+        // One header slot per iovec pair a batch can hold: the arena never runs out before the batch does.
+        _arena = GC.AllocateArray<byte>(HeaderSlot * 1024, pinned: true);
     }
 
-    /// <summary>Packets sent to peers.</summary>
+    /// <summary>Datagrams sent to peers (segments count one each) and their UDP payload bytes.</summary>
     public PumpCounters Sent { get; } = new();
+
+    /// <summary>Packets read from the TUN (a super-packet counts one) and their bytes: reads per segment = this / Sent.</summary>
+    public PumpCounters Read { get; } = new();
 
     /// <summary>ICMP errors written back into the TUN.</summary>
     public long IcmpSent { get; private set; }
@@ -53,62 +86,141 @@ public sealed class OutboundPump
     /// <summary>Moves packets until the TUN is cancelled or closed. Call on a dedicated thread.</summary>
     public void Run()
     {
-        var buffer = _buffer;
-        int consecutiveErrors = 0;
+        var backoff = new Backoff();
         while (true)
         {
-            buffer.Reset();
-            var read = _tun.Read(buffer);
-            if (read.Status != IoStatus.Ok)
-            {
-                if (read.Status == IoStatus.Closed)
-                    return;
-                _drops.Increment(DropReason.IoError);
-                // A device that keeps failing (e.g. deleted under us: EBADFD) must not spin a core; the daemon's
-                // watchdog decides what to do about it.
-                if (++consecutiveErrors > 64)
-                    Thread.Sleep(10);
-                continue;
-            }
-            consecutiveErrors = 0;
-            Forward(buffer);
+            var result = Pump(wait: true);
+            if (!backoff.Continue(result, _drops))
+                return;
         }
     }
 
-    /// <summary>Handles one packet read from the TUN (exposed for tests and benchmarks).</summary>
-    internal void Forward(PacketBuffer buffer)
+    /// <summary>
+    /// Reads one batch from the TUN (waiting for its first packet when <paramref name="wait"/>) and forwards it.
+    /// Returns the read's status: Ok when packets moved, WouldBlock, Closed, or Error (counted by the caller's loop).
+    /// </summary>
+    public IoResult Pump(bool wait)
     {
-        var data = buffer.Data;
+        var packets = _packets.AsSpan();
+        foreach (var p in packets)
+            p.Reset();
+        var result = _tun.Read(packets, wait, out int count);
+        if (result.IsOk)
+            Forward(packets[..count]);
+        return result;
+    }
+
+    /// <summary>Forwards packets read from the TUN (exposed for tests and benchmarks): every one gets a verdict, every datagram is sent.</summary>
+    internal void Forward(Span<PacketBuffer> packets)
+    {
+        foreach (var packet in packets)
+        {
+            Read.Add(packet.Length);
+            var reason = ForwardOne(packet);
+            if (reason != DropReason.None)
+                _drops.Increment(reason);
+        }
+        Flush();
+    }
+
+    private DropReason ForwardOne(PacketBuffer packet)
+    {
+        var data = packet.Data;
         if (data.Length < Ipv4Header.MinimumLength || data[0] >> 4 != 4)
         {
             // The table is IPv4 (as flannel's); IPv6 chatter from the TUN (e.g. router solicitations) lands here.
-            _drops.Increment(data.Length < Ipv4Header.MinimumLength ? DropReason.Truncated : DropReason.BadIpVersion);
-            return;
+            return data.Length < Ipv4Header.MinimumLength ? DropReason.Truncated : DropReason.BadIpVersion;
         }
         var destination = Ipv4Address.Read(data[16..]);
         if (!_table.TryLookup(destination, out var nextHop))
         {
-            _drops.Increment(DropReason.NoRoute);
             SendNetUnreachable(data, destination);
-            return;
+            return DropReason.NoRoute;
         }
-        var binding = _byKind[(int)nextHop.Encapsulation];
+        int kind = (int)nextHop.Encapsulation;
+        var binding = _byKind[kind];
         if (binding is null)
+            return DropReason.NoRoute; // the peer speaks a format this node has no socket for
+        var batch = _batches[kind]!;
+        var offload = packet.Offload;
+        if (offload.IsGso)
+            return ForwardSuperPacket(packet, binding, batch, nextHop);
+        if (offload.NeedsChecksum)
         {
-            _drops.Increment(DropReason.NoRoute); // the peer speaks a format this node has no socket for
-            return;
+            var completed = GsoSegmenter.CompleteChecksum(data, offload);
+            if (completed != DropReason.None)
+                return completed;
         }
-        var reason = binding.Encapsulation.Encapsulate(buffer, nextHop);
+        var reason = binding.Encapsulation.Encapsulate(packet, nextHop);
         if (reason != DropReason.None)
+            return reason;
+        if (!batch.TryAdd(packet))
         {
-            _drops.Increment(reason);
-            return;
+            Flush();
+            batch.TryAdd(packet); // an empty batch always has room for one datagram
         }
-        var sent = binding.Underlay.Send(buffer);
-        if (sent.IsOk)
-            Sent.Add(buffer.Length);
-        else if (sent.Status != IoStatus.Closed)
-            _drops.Increment(DropReason.IoError);
+        return DropReason.None;
+    }
+
+    private DropReason ForwardSuperPacket(PacketBuffer packet, UnderlayBinding binding, DatagramBatch batch, in NextHop nextHop)
+    {
+        var encapsulation = binding.Encapsulation;
+        var data = packet.Data;
+        var reason = GsoSegmenter.TryPlan(data, packet.Offload, out var plan);
+        if (reason != DropReason.None)
+            return reason;
+        if (plan.HeaderLength + plan.SegmentSize > encapsulation.MaxInnerLength)
+            return DropReason.TooBig; // segments would not fit the peer's MTU: never truncated, never IP-fragmented
+        reason = encapsulation.PrepareSuperPacket(data, out byte tos);
+        if (reason != DropReason.None)
+            return reason;
+
+        int encapLength = encapsulation.HeaderLength;
+        int ipVersion = data[0] >> 4;
+        bool gso = binding.Underlay.SegmentationOffload;
+        int payloadBase = packet.WindowStart + packet.Offset + plan.PayloadOffset;
+        for (int i = 0; i < plan.SegmentCount; i++)
+        {
+            if (_arenaUsed + HeaderSlot > _arena.Length)
+                Flush();
+            var slot = _arena.AsSpan(_arenaUsed, HeaderSlot);
+            encapsulation.WriteSegmentHeader(slot, nextHop, ipVersion);
+            int headers = encapLength + GsoSegmenter.WriteSegmentHeaders(data, plan, i, slot[encapLength..]);
+            var head = new DatagramBatch.Fragment(_arena, _arenaUsed, headers);
+            var payload = new DatagramBatch.Fragment(packet.Array, payloadBase + i * plan.SegmentSize, plan.PayloadLengthOf(i));
+            if (!batch.TryAddSegment(nextHop.Endpoint, tos, gso, head, payload))
+            {
+                // Flush sends and rewinds the arena: write this segment's headers again at the arena's start.
+                Flush();
+                i--;
+                continue;
+            }
+            _arenaUsed += HeaderSlot;
+        }
+        return DropReason.None;
+    }
+
+    /// <summary>Sends every socket's pending batch and counts each message's outcome; rewinds the header arena.</summary>
+    private void Flush()
+    {
+        foreach (var binding in _bindings)
+        {
+            var batch = _batches[(int)binding.Encapsulation.Kind]!;
+            if (batch.IsEmpty)
+                continue;
+            var result = binding.Underlay.Send(batch);
+            foreach (ref var m in batch.Messages)
+            {
+                if (result.Status == IoStatus.Closed)
+                    break;
+                if (m.Verdict == DropReason.None)
+                    Sent.Add(m.Datagrams, m.Bytes);
+                else
+                    _drops.Add(m.Verdict, m.Datagrams);
+            }
+            batch.Clear();
+        }
+        _arenaUsed = 0;
     }
 
     private void SendNetUnreachable(Span<byte> offender, Ipv4Address unreachable)
@@ -122,7 +234,7 @@ public sealed class OutboundPump
         if (!Ipv4Header.TryCreate(offender, out var off, out _) || !_icmpLimiter.TryAcquire(off.SourceAddress))
             return;
         icmp.SetLength(length);
-        if (_tun.Write(icmp).IsOk)
+        if (_tun.Write(new Span<PacketBuffer>(ref _icmp)).IsOk && icmp.Verdict == DropReason.None)
             IcmpSent++;
     }
 }

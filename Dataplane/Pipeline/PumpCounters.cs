@@ -15,9 +15,11 @@ public sealed class PumpCounters
     /// <summary>Bytes of those packets as written out (UDP payload, or inner packet towards the TUN).</summary>
     public long Bytes => Volatile.Read(ref _bytes);
 
-    internal void Add(int bytes)
+    internal void Add(int bytes) => Add(1, bytes);
+
+    internal void Add(int packets, int bytes)
     {
-        Volatile.Write(ref _packets, _packets + 1);
+        Volatile.Write(ref _packets, _packets + packets);
         Volatile.Write(ref _bytes, _bytes + bytes);
     }
 }

@@ -1,3 +1,4 @@
+using Dataplane.Devices;
 using System.Diagnostics;
 using Dataplane.Buffers;
 using Dataplane.Packets;
@@ -137,13 +138,22 @@ public class PerPacketCostTests
         var inbound = new PacketBuffer(2048);
         inbound.Load(TestPackets.Udp(Ipv4Address.Parse("10.244.5.7"), TunTestNet.TunAddress, 9, 9, new byte[100]));
         var read = new PacketBuffer(2048);
+        // The pumps' shape: one batch allocated once, refilled per send (the single-packet helpers allocate one per call).
+        var batch = new DatagramBatch();
+        void Send(byte tos)
+        {
+            packet.OuterTos = tos;
+            batch.Clear();
+            batch.TryAdd(packet);
+            sa.Send(batch);
+        }
 
         void Loop(int n)
         {
             for (int i = 0; i < n; i++)
             {
-                sa.Send(packet);
-                sa.Send(packet, 0x01);
+                Send(0);
+                Send(0x01);
                 read.Reset();
                 sb.TryReceive(read);
                 read.Reset();

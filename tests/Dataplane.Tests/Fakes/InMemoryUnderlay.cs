@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Dataplane.Buffers;
 using Dataplane.Devices;
+using Dataplane.Diagnostics;
 using Dataplane.Packets;
 
 namespace Dataplane.Tests.Fakes;
@@ -10,9 +11,9 @@ internal sealed class InMemoryNetwork
 {
     private readonly ConcurrentDictionary<UnderlayEndpoint, InMemoryUnderlay> _sockets = new();
 
-    public InMemoryUnderlay Bind(string address, ushort port)
+    public InMemoryUnderlay Bind(string address, ushort port, int batchSize = 8, bool gso = false)
     {
-        var s = new InMemoryUnderlay(this, new UnderlayEndpoint(Ipv4Address.Parse(address), port));
+        var s = new InMemoryUnderlay(this, new UnderlayEndpoint(Ipv4Address.Parse(address), port), batchSize, gso);
         _sockets[s.Local] = s;
         return s;
     }
@@ -24,22 +25,31 @@ internal sealed class InMemoryNetwork
     }
 }
 
-internal sealed class InMemoryUnderlay : IUnderlay
+/// <summary>
+/// A fake UDP socket. Sends take a batch apart the way the wire does: every datagram of a GSO train arrives on its own
+/// (the kernel segments before the wire). It records each message's shape so tests can assert how the pump batched.
+/// </summary>
+internal sealed class InMemoryUnderlay(InMemoryNetwork network, UnderlayEndpoint local, int batchSize, bool gso) : IUnderlay
 {
-    private readonly InMemoryNetwork _network;
     private readonly BlockingCollection<(UnderlayEndpoint From, byte[] Payload, byte Tos)> _inbox = new();
     private readonly CancellationTokenSource _cancel = new();
 
-    public InMemoryUnderlay(InMemoryNetwork network, UnderlayEndpoint local)
-    {
-        _network = network;
-        Local = local;
-    }
+    public UnderlayEndpoint Local { get; } = local;
 
-    public UnderlayEndpoint Local { get; }
+    public int BatchSize => batchSize;
+
+    public bool SegmentationOffload => gso;
+
+    public long GsoFallbacks => 0;
 
     /// <summary>TOS values of the datagrams sent, in order.</summary>
     public ConcurrentQueue<byte> SentTos { get; } = new();
+
+    /// <summary>Per message sent: datagrams in it and its segment size.</summary>
+    public ConcurrentQueue<(int Datagrams, int SegmentSize)> SentMessages { get; } = new();
+
+    /// <summary>Send calls (sendmmsg on Linux).</summary>
+    public int SendCalls;
 
     internal void Enqueue(UnderlayEndpoint from, byte[] payload, byte tos) => _inbox.Add((from, payload, tos));
 
@@ -47,40 +57,64 @@ internal sealed class InMemoryUnderlay : IUnderlay
     public void InjectFrom(string address, ushort port, byte[] payload) =>
         Enqueue(new UnderlayEndpoint(Ipv4Address.Parse(address), port), payload, 0);
 
-    public IoResult Send(PacketBuffer packet)
+    public IoResult Send(DatagramBatch batch)
     {
-        SentTos.Enqueue(packet.OuterTos);
-        _network.Deliver(Local, packet.Peer, packet.Data.ToArray(), packet.OuterTos);
+        if (_cancel.IsCancellationRequested)
+            return new IoResult(IoStatus.Closed);
+        Interlocked.Increment(ref SendCalls);
+        var fragments = batch.Fragments;
+        foreach (ref var m in batch.Messages)
+        {
+            SentMessages.Enqueue((m.Datagrams, m.SegmentSize));
+            for (int d = 0; d < m.Datagrams; d++)
+            {
+                var datagram = new List<byte>();
+                for (int f = 0; f < m.FragmentsPerDatagram; f++)
+                {
+                    var fragment = fragments[m.FirstFragment + d * m.FragmentsPerDatagram + f];
+                    datagram.AddRange(fragment.Array.AsSpan(fragment.Offset, fragment.Length).ToArray());
+                }
+                SentTos.Enqueue(m.Tos);
+                network.Deliver(Local, m.Peer, datagram.ToArray(), m.Tos);
+            }
+            m.Verdict = DropReason.None;
+        }
         return IoResult.Ok;
     }
 
-    public IoResult Receive(PacketBuffer packet)
+    public IoResult Receive(Span<PacketBuffer> packets, bool wait, out int count)
     {
+        count = 0;
+        (UnderlayEndpoint From, byte[] Payload, byte Tos) item;
         try
         {
-            var (from, payload, _) = _inbox.Take(_cancel.Token);
-            if (payload.Length > packet.Writable.Length)
-                return new IoResult(IoStatus.Truncated, payload.Length);
-            packet.Load(payload);
-            packet.Peer = from;
-            return IoResult.Ok;
+            if (_cancel.IsCancellationRequested)
+                return new IoResult(IoStatus.Closed);
+            if (wait)
+                item = _inbox.Take(_cancel.Token);
+            else if (!_inbox.TryTake(out item))
+                return new IoResult(IoStatus.WouldBlock);
         }
         catch (OperationCanceledException)
         {
             return new IoResult(IoStatus.Closed);
         }
-    }
-
-    public IoResult TryReceive(PacketBuffer packet)
-    {
-        if (_cancel.IsCancellationRequested)
-            return new IoResult(IoStatus.Closed);
-        if (!_inbox.TryTake(out var item))
-            return new IoResult(IoStatus.WouldBlock);
-        if (item.Payload.Length > packet.Writable.Length)
-            return new IoResult(IoStatus.Truncated, item.Payload.Length);
-        packet.Load(item.Payload);
-        packet.Peer = item.From;
+        int limit = Math.Min(packets.Length, batchSize);
+        while (true)
+        {
+            var packet = packets[count++];
+            if (item.Payload.Length > packet.Writable.Length)
+            {
+                packet.Verdict = DropReason.TooBig;
+            }
+            else
+            {
+                packet.Load(item.Payload);
+                packet.Peer = item.From;
+            }
+            if (count == limit || !_inbox.TryTake(out item))
+                break;
+        }
         return IoResult.Ok;
     }
 
