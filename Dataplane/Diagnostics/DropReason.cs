@@ -47,7 +47,16 @@ public enum DropReason
     /// <summary>Other layer-2 traffic we do not handle (VXLAN mode).</summary>
     UnsupportedL2,
 
-    // ---- offloads (a TUN with IFF_VNET_HDR) ----
-    /// <summary>The virtio_net_hdr in front of a packet read from the TUN contradicts the packet (or asks for a GSO type we never enabled).</summary>
+    // ---- TUN offload (virtio_net_hdr in front of each packet; Dataplane.Offload) ----
+    /// <summary>
+    /// The virtio_net_hdr disagrees with the packet: GSO type vs IP version or protocol, csum_start not at the
+    /// transport header, csum_offset not the L4 checksum field, gso_size 0, GSO without NEEDS_CSUM, a fragment.
+    /// </summary>
     BadOffloadHeader,
+    /// <summary>An offload we do not segment: legacy UFO (gso_type 3), unknown GSO types, IPv6 extension headers.</summary>
+    UnsupportedOffload,
+    /// <summary>TCP data offset below 5 words (the L4 header the segmenter must copy into every segment).</summary>
+    BadTransportHeader,
+    /// <summary>A GSO packet that would split into more segments than the bound, or than the caller has room for.</summary>
+    TooManySegments,
 }

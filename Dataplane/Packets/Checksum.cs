@@ -121,6 +121,24 @@ public static class Checksum
     }
 
     /// <summary>
+    /// The partial sum of the TCP/UDP pseudo-header for either address family, taking the source and destination
+    /// addresses as they lie back to back in the IP header (IPv4: bytes 12..20, IPv6: bytes 8..40).
+    /// </summary>
+    /// <remarks>
+    /// IPv6's pseudo-header (RFC 8200 §8.1) ends with a 32-bit length, three zero bytes and the next header; IPv4's
+    /// (RFC 768, RFC 9293 §3.1) has a zero byte, the protocol and a 16-bit length. Both sum to the same words
+    /// (length high, length low, protocol) whenever the length fits 16 bits, so one 8-byte tail serves both.
+    /// The address block has even length, so the chain stays word-aligned.
+    /// </remarks>
+    public static ulong PseudoHeaderSum(ReadOnlySpan<byte> sourceAndDestination, byte protocol, uint upperLayerLength)
+    {
+        Span<byte> tail = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt32BigEndian(tail, upperLayerLength);
+        BinaryPrimitives.WriteUInt32BigEndian(tail[4..], protocol);
+        return Sum(tail, Sum(sourceAndDestination));
+    }
+
+    /// <summary>
     /// RFC 1624 eqn. 3 incremental update: HC' = ~(~HC + ~m + m') for one 16-bit field changing from
     /// <paramref name="oldWord"/> to <paramref name="newWord"/>. All values are network-order numbers.
     /// Unlike eqn. 2 this never yields 0xFFFF/0x0000 inconsistently (RFC 1624 §3).

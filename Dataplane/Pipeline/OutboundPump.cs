@@ -143,7 +143,7 @@ public sealed class OutboundPump
             return DropReason.NoRoute; // the peer speaks a format this node has no socket for
         var batch = _batches[kind]!;
         var offload = packet.Offload;
-        if (offload.IsGso)
+        if (offload.GsoType != GsoType.None)
             return ForwardSuperPacket(packet, binding, batch, nextHop);
         if (offload.NeedsChecksum)
         {

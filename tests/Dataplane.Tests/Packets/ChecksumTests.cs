@@ -86,4 +86,32 @@ public class ChecksumTests
             return Checksum.Fold(Checksum.Sum(header)) == 0xFFFF; // all 20 bytes, whatever the IHL now says
         }, iter: 5000);
     }
+    [Test]
+    public void PseudoHeaderSum_AddressBlock_EqualsIpv4Form()
+    {
+        Gen.UInt.Select(Gen.UInt, Gen.Byte, Gen.UShort).Sample((src, dst, proto, length) =>
+        {
+            var s = new Ipv4Address(src);
+            var d = new Ipv4Address(dst);
+            var block = new byte[8];
+            s.Write(block);
+            d.Write(block.AsSpan(4));
+            return Checksum.Fold(Checksum.PseudoHeaderSum(block, proto, length)) ==
+                   Checksum.Fold(Checksum.PseudoHeaderSum(s, d, proto, length));
+        }, iter: 2000);
+    }
+
+    [Test]
+    public void PseudoHeaderSum_Ipv6_MatchesRfc8200Layout()
+    {
+        // RFC 8200 §8.1: source, destination, 32-bit upper-layer length, 3 zero bytes, next header.
+        Gen.Byte.Array[32].Select(Gen.Byte, Gen.UInt[0, 200_000]).Sample((addresses, next, length) =>
+        {
+            var pseudo = new byte[40];
+            addresses.CopyTo(pseudo, 0);
+            BinaryPrimitives.WriteUInt32BigEndian(pseudo.AsSpan(32), length);
+            pseudo[39] = next;
+            return Checksum.Fold(Checksum.PseudoHeaderSum(addresses, next, length)) == (ushort)~Reference(pseudo);
+        }, iter: 2000);
+    }
 }
