@@ -191,11 +191,12 @@ internal sealed class TunDataPath : IDataPath
         if (_engine is not null)
         {
             long reads = _engine.Outbound.Read.Packets, sent = _engine.Outbound.Sent.Packets;
-            _logger.LogInformation("Data path stopped in {Ms} ms{Joined}: read {Reads} packets from the TUN, sent {Sent} datagrams{PerRead}, received {Received}, delivered {Delivered}, ICMP errors {Icmp}, ARP replies {Arp}, GSO fallbacks {Fallbacks}, drops: {Drops}",
+            _logger.LogInformation("Data path stopped in {Ms} ms{Joined}: sent {Sent} packets, delivered {Delivered}, ICMP errors {Icmp}, ARP replies {Arp}, drops: {Drops}; read {Reads} packets from the TUN{PerRead}, received {Received} datagrams, GSO fallbacks {Fallbacks}",
                 (int)(DateTime.UtcNow - started).TotalMilliseconds, joined ? "" : " (a pump thread did not stop in time)",
-                reads, sent, reads > 0 && sent > reads ? $" ({(double)sent / reads:F1} per read)" : "",
-                _engine.Inbound.Sum(p => p.Received.Packets), _engine.Inbound.Sum(p => p.Delivered.Packets), _engine.Outbound.IcmpSent,
-                _arp?.Answered ?? 0, _udp?.GsoFallbacks ?? 0, _drops.Total == 0 ? "none" : _drops.ToString());
+                sent, _engine.Inbound.Sum(p => p.Delivered.Packets), _engine.Outbound.IcmpSent, _arp?.Answered ?? 0,
+                _drops.Total == 0 ? "none" : _drops.ToString(),
+                reads, reads > 0 && sent > reads ? $" ({(double)sent / reads:F1} datagrams sent per read)" : "",
+                _engine.Inbound.Sum(p => p.Received.Packets), _udp?.GsoFallbacks ?? 0);
         }
         Dispose();
         return Task.CompletedTask;

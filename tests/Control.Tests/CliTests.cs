@@ -104,6 +104,8 @@ public class CliTests
         yield return new TestCaseData(new[] { "--subnet-lease-renew-margin=1440" }, 2, "between 1 and 1439").SetName("renew margin 1440");
         yield return new TestCaseData(new[] { "--ip-masq=maybe" }, 2, "invalid boolean value \"maybe\"").SetName("bad bool");
         yield return new TestCaseData(new[] { "--io", "batched" }, 2, "invalid --io 'batched'").SetName("bad io mode");
+        yield return new TestCaseData(new[] { "--io", "per-packet", "--udp-gso=false" }, 2, "contradictory flags: --io per-packet uses no offloads, so --udp-gso=false").SetName("offload flag in per-packet mode");
+        yield return new TestCaseData(new[] { "--tun-tso=perhaps" }, 2, "invalid boolean value \"perhaps\"").SetName("bad offload bool");
         yield return new TestCaseData(new[] { "--unsafe-lease-ttl", "soon" }, 2, "invalid --unsafe-lease-ttl").SetName("bad ttl");
         yield return new TestCaseData(new[] { "--iface-regex", "(" }, 2, "invalid --iface-regex").SetName("bad regex");
         yield return new TestCaseData(new[] { "stray" }, 2, "takes no arguments").SetName("positional argument");
@@ -198,8 +200,10 @@ public class CliTests
     }
 
     [Test]
-    public void Default_io_mode_is_per_packet()
+    public void Default_io_mode_is_batch_with_every_offload()
     {
-        Assert.That(new RunOptions().Io, Is.EqualTo(IoMode.PerPacket));
+        Assert.That(new RunOptions().Io, Is.EqualTo(IoMode.Batch));
+        Assert.That(new RunOptions().Offloads, Is.EqualTo(new OffloadOptions(TunTso: true, TunUso: true, UdpGso: true, Mmsg: true)));
+        Assert.That(new OffloadOptions(UdpGso: false, Mmsg: false).Disabled, Is.EqualTo("udp-gso,mmsg"));
     }
 }

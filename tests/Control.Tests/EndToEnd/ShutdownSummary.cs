@@ -33,6 +33,6 @@ internal sealed partial record ShutdownSummary(int StopMs, long Sent, long Deliv
 
     private static long Long(Match m, string g) => long.Parse(m.Groups[g].Value, CultureInfo.InvariantCulture);
 
-    [GeneratedRegex(@"Data path stopped in (?<ms>\d+) ms[^:]*: sent (?<sent>\d+) packets, delivered (?<delivered>\d+), ICMP errors (?<icmp>\d+), ARP replies \d+, drops: (?<drops>[^\n]*)")]
+    [GeneratedRegex(@"Data path stopped in (?<ms>\d+) ms[^:]*: sent (?<sent>\d+) packets, delivered (?<delivered>\d+), ICMP errors (?<icmp>\d+), ARP replies \d+, drops: (?<drops>[^;\n]*)")]
     private static partial Regex Line();
 }
