@@ -268,6 +268,19 @@ public class GsoSegmenterTests
     }
 
     [Test]
+    public void UdpSegment_ZeroChecksum_IsSentAs0xFFFF()
+    {
+        // One USO segment equal to the whole packet, its last word chosen so the checksum computes to 0: UDP must
+        // send 0xFFFF instead (RFC 768; __udp_gso_segment's CSUM_MANGLED_0), 0 meaning "no checksum".
+        var packet = SuperPackets.Udp(false, new byte[10]);
+        BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(packet.Length - 2), SuperPackets.ReferenceL4Checksum(packet));
+        Assert.That(SuperPackets.ReferenceL4Checksum(packet), Is.Zero);
+        var segments = SplitOk(packet, SuperPackets.Header(packet, 100));
+        Assert.That(segments, Has.Length.EqualTo(1));
+        Assert.That(BinaryPrimitives.ReadUInt16BigEndian(segments[0].AsSpan(26)), Is.EqualTo(0xFFFF));
+    }
+
+    [Test]
     public void CompleteChecksum_WithoutNeedsCsum_LeavesThePacketAlone()
     {
         var packet = SuperPackets.Udp(false, SuperPackets.Payload(50));

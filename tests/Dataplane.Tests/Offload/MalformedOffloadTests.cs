@@ -129,18 +129,18 @@ public class MalformedOffloadTests
         var headers = new byte[GsoSegmenter.MaxHeaderLength];
         int accepted = 0;
         Gen.Int[0, seeds.Length - 1]
-            .Select(Gen.Byte.Array[VirtioNetHeader.Length], Gen.Int[0, 6], Gen.Int[0, 200].Array[0, 6], Gen.Byte.Array[6], Gen.Int[-10, 10])
+            .Select(Gen.Byte.Array[VirtioNetHeader.Length], Gen.Int[0, VirtioNetHeader.Length], Gen.Int[0, 200].Array[0, 6], Gen.Byte.Array[6], Gen.Int[-10, 10])
             .Sample((seed, rawHdr, hdrMode, positions, values, lengthDelta) =>
             {
                 var packet = seeds[seed].ToArray();
                 var honest = SuperPackets.Header(packet, (ushort)(500 + values[0]));
                 Span<byte> hdrBytes = stackalloc byte[VirtioNetHeader.Length];
                 honest.Write(hdrBytes);
-                // Mostly the honest header with one or two fields replaced, sometimes all random bytes.
-                if (hdrMode == 0)
+                // Mostly the honest header with one byte replaced, sometimes all ten bytes random.
+                if (hdrMode == VirtioNetHeader.Length)
                     rawHdr.CopyTo(hdrBytes);
                 else
-                    hdrBytes[hdrMode + (hdrMode > 1 ? values[1] % 2 : 0)] = rawHdr[hdrMode];
+                    hdrBytes[hdrMode] = rawHdr[hdrMode];
                 for (int i = 0; i < positions.Length; i++)
                     packet[positions[i] % packet.Length] = values[i % values.Length];
                 int length = Math.Clamp(packet.Length + lengthDelta * (values[2] % 50), 0, packet.Length);
