@@ -166,11 +166,13 @@ public sealed unsafe class UdpUnderlay : IUnderlay, IDisposable
                     continue;
                 // messages[next] failed on its own (sendmmsg reports the first failure when nothing before it went).
                 ref var failed = ref messages[next];
-                if (errno == Errno.EIO && failed.Datagrams > 1 && _gso)
+                if (errno is Errno.EIO or Errno.EINVAL && failed.Datagrams > 1 && _gso)
                 {
-                    // "Segmentation offload depends on checksum offload" (udp(7)): the route's device cannot, so the
-                    // kernel refuses every GSO send on it. Turn GSO off for this socket for good and send this train
-                    // datagram by datagram; the pump builds single datagrams from now on.
+                    // The kernel refuses GSO on this socket or route (udp_send_skb): EIO for xfrm on the route (and,
+                    // before Linux 6.x, for a device without checksum offload: "segmentation offload depends on
+                    // checksum offload", udp(7)), EINVAL with UDP checksums off (SO_NO_CHECK). It will refuse every
+                    // train the same way: turn GSO off for this socket for good and send this one datagram by
+                    // datagram; the pump builds single datagrams from now on.
                     _gso = false;
                     Interlocked.Increment(ref _gsoFallbacks);
                 }

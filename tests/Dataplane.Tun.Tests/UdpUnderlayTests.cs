@@ -94,6 +94,46 @@ public class UdpUnderlayTests
     }
 
     [Test]
+    public void GsoRefusedByTheKernel_TurnsGsoOff_CountsIt_AndEveryDatagramStillArrives()
+    {
+        Prerequisites.RequireNetns();
+        using var scope = new NetnsScope();
+        var (a, b) = TunTestNet.TwoNodes(scope);
+        // A real refusal by this kernel: udp_send_skb rejects a GSO send on a socket with UDP checksums off (SO_NO_CHECK)
+        // with EINVAL. (Kernels before 6.x also refused with EIO when the route's device had no checksum offload, e.g.
+        // `ethtool -K eth0 tx off`; current ones segment and checksum in software instead, so that no longer triggers
+        // it here. xfrm on the route still gives EIO.) The fallback handles both errnos the same way.
+        using var sa = Open(a, TunTestNet.NodeA, Port, zeroChecksum: true, batch: 8, gso: true);
+        using var sb = Open(b, TunTestNet.NodeB, Port, batch: 8);
+        Assert.That(sa.SegmentationOffload, Is.True, "probed at open: the kernel has UDP_SEGMENT");
+
+        var arena = GC.AllocateArray<byte>(16 * 1024, pinned: true);
+        for (int i = 0; i < arena.Length; i++)
+            arena[i] = (byte)i;
+        var batch = new DatagramBatch();
+        for (int i = 0; i < 6; i++)
+            Assert.That(batch.TryAddSegment(sb.LocalEndpoint, 0, allowGso: true, new DatagramBatch.Fragment(arena, i * 1000, 40), new DatagramBatch.Fragment(arena, 8000 + i * 1000, i == 5 ? 300 : 900)), Is.True);
+        Assert.That(batch.Count, Is.EqualTo(1), "one train of six");
+
+        Assert.That(sa.Send(batch).IsOk);
+        Assert.That(batch.Messages[0].Verdict, Is.EqualTo(DropReason.None), "sent after all, datagram by datagram");
+        Assert.That(sa.SegmentationOffload, Is.False, "GSO turned off for this socket");
+        Assert.That(sa.GsoFallbacks, Is.EqualTo(1));
+        Assert.That(sa.SendErrors, Is.Zero, "a refusal of GSO is not a lost datagram");
+
+        var got = new List<int>();
+        var buffer = new PacketBuffer(4096);
+        for (int i = 0; i < 6; i++)
+        {
+            buffer.Reset();
+            Assert.That(TunTestNet.ReceiveWithin(sb, buffer, TimeSpan.FromSeconds(5)), Is.EqualTo(IoResult.Ok), $"datagram {i}");
+            got.Add(buffer.Length);
+            Assert.That(buffer.Data[..40].ToArray(), Is.EqualTo(arena.AsSpan(i * 1000, 40).ToArray()), "header fragment first");
+        }
+        Assert.That(got, Is.EqualTo(new[] { 940, 940, 940, 940, 940, 340 }));
+    }
+
+    [Test]
     public void Open_PortInUse_NamesTheAddress()
     {
         Prerequisites.RequireNetns();

@@ -1,0 +1,22 @@
+using Dataplane.Testing;
+
+namespace Dataplane.Tests.Fakes;
+
+/// <summary>The in-memory underlay against the same assertions as the Linux socket (LinuxUnderlayConformanceTests).</summary>
+public class FakeUnderlayConformanceTests : UnderlayConformance
+{
+    private sealed class Nothing : IDisposable
+    {
+        public void Dispose()
+        {
+        }
+    }
+
+    protected override Pair Create(int batchSize, bool gso)
+    {
+        var net = new InMemoryNetwork();
+        var a = net.Bind("198.18.0.1", 8285, batchSize, gso);
+        var b = net.Bind("198.18.0.2", 8285, batchSize, gso);
+        return new Pair(a, a.Local, b, b.Local, new Nothing());
+    }
+}
