@@ -109,6 +109,7 @@ internal sealed class TunDataPath : IDataPath
                 BatchSize = Batched && _offloads.Mmsg ? Batch : 1,
                 SegmentationOffload = Batched && _offloads.UdpGso,
             });
+            _peers = new PeerFilter { Enabled = _checkPeers, LocalSubnet = context.Lease.Subnet, Routes = _table };
             IEncapsulation encapsulation;
             VxlanArpResponder? arp = null;
             if (vxlan)
@@ -116,7 +117,7 @@ internal sealed class TunDataPath : IDataPath
                 var mac = context.VtepMac ?? throw new ControlException("vxlan backend without a VTEP MAC");
                 var vx = new VxlanEncapsulation(config.Backend.Vni, mac, context.OverlayMtu);
                 encapsulation = vx;
-                arp = new VxlanArpResponder(vx, context.Lease.Subnet);
+                arp = new VxlanArpResponder(vx, context.Lease.Subnet, _peers.IsPeersAddress);
                 _arp = arp;
                 _logger.LogInformation("UDP socket bound to {Local} (VXLAN VNI {Vni}, VTEP MAC {Mac}, as the kernel's flannel.1)", local, config.Backend.Vni, mac);
             }
@@ -146,7 +147,6 @@ internal sealed class TunDataPath : IDataPath
 
             InstallIptables(network, context.Lease.Subnet);
 
-            _peers = new PeerFilter { Enabled = _checkPeers };
             var binding = new UnderlayBinding(encapsulation, _udp);
             _poller = _io is IoMode.PerPacket or IoMode.Batch ? new DevicePoller(tun, _udp) : null;
             _engine = new DataplaneEngine(tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port,

@@ -59,4 +59,14 @@ public enum DropReason
     BadTransportHeader,
     /// <summary>A GSO packet that would split into more segments than the bound, or than the caller has room for.</summary>
     TooManySegments,
+
+    // ---- what a peer may inject (PeerFilter) ----
+    /// <summary>The inner destination is not in this node's subnet (not its pods, not its TUN address).</summary>
+    InnerDestinationNotLocal,
+    /// <summary>The inner source is neither the sending peer's PublicIP nor in a subnet routed to that peer (spoofed).</summary>
+    InnerSourceNotPeer,
+    /// <summary>An inner IPv6 packet: the overlay carries IPv4 only.</summary>
+    InnerIpv6,
+    /// <summary>An ARP request beyond the responder's rate limit, or one we do not answer (not from the peer's subnet).</summary>
+    ArpRefused,
 }

@@ -13,7 +13,9 @@ namespace Dataplane.Pipeline;
 /// <remarks>
 /// <para>Flow per datagram: the receive buffers are larger than any valid datagram (so an oversized one is seen and
 /// counted, never truncated) → drop it if the sender holds no lease (<see cref="PeerFilter"/>) → VXLAN: answer an ARP
-/// probe on the same socket → decapsulate in place (validation, TTL for flannel-udp, MTU check) → TUN.</para>
+/// probe on the same socket (rate-limited) → decapsulate in place (validation, TTL for flannel-udp, MTU check) → the
+/// inner checks (IPv4 only, destination in our subnet, source the peer's: <see cref="PeerFilter.CheckInner"/>) →
+/// TUN.</para>
 /// <para>With a batch of one this is flannel's <c>udp_to_tun</c>: one recv, one write per packet.</para>
 /// <para>Threading and ownership: one thread drives the pump (<see cref="Run"/>, or <see cref="Pump"/> from the
 /// single-threaded loop); it owns its buffers (allocated once) and its ARP reply batch.</para>
@@ -139,7 +141,10 @@ public sealed class InboundPump
             NoteStranger(packet.Peer);
             return DropReason.UnknownSource;
         }
-        if (_arp is not null && _arp.TryAnswer(packet))
+        var arp = _arp?.TryAnswer(packet) ?? ArpOutcome.NotArp;
+        if (arp == ArpOutcome.Refused)
+            return DropReason.ArpRefused;
+        if (arp == ArpOutcome.Answered)
         {
             consumed = true;
             // Reply to the asker's address on the VXLAN port (the kernel sends from a flow-hashed source port and
@@ -150,7 +155,10 @@ public sealed class InboundPump
             _binding.Underlay.Send(_arpReplies);
             return _arpReplies.Count == 1 ? _arpReplies.Messages[0].Verdict : DropReason.None;
         }
-        return _binding.Encapsulation.Decapsulate(packet);
+        var reason = _binding.Encapsulation.Decapsulate(packet);
+        if (reason != DropReason.None || _peers is null)
+            return reason;
+        return _peers.CheckInner(packet.Peer.Address, packet.Data);
     }
 
     private void NoteStranger(UnderlayEndpoint source)

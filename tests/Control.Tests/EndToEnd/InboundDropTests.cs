@@ -5,7 +5,8 @@ using Dataplane.Testing;
 namespace Control.Tests.EndToEnd;
 
 /// <summary>
-/// Datagrams the node must not deliver: expired TTL, larger than the TUN MTU, from an address holding no lease.
+/// Datagrams the node must not deliver: expired TTL, larger than the TUN MTU, from an address holding no lease, inner
+/// packets a peer may not inject (to the node's own addresses, from sources that are not the peer's).
 /// Each test also delivers a good datagram over the same path, so "nothing arrived" cannot pass by accident.
 /// </summary>
 [TestFixture]
@@ -97,6 +98,43 @@ public class InboundDropTests
         var summary = Stop(daemon);
         Assert.That(summary.Dropped("UnknownSource"), Is.Zero);
         Assert.That(daemon.Log, Does.Not.Contain("no lease holds that address"));
+    }
+
+    [Test]
+    public void A_peer_cannot_reach_the_nodes_own_services_nor_spoof_sources_outside_its_subnet()
+    {
+        using var world = new NodeAndPeer();
+        var peer = world.PeerFlannelSocket();
+        var daemon = world.StartDaemon();
+        var listener = world.UdpSocket(world.Node, "0.0.0.0", ListenPort);
+
+        // The node's own underlay address as inner destination: a service listening on 0.0.0.0 would answer it.
+        peer.SendTo(OverlayPackets.Udp(NodeAndPeer.PeerPod, IPAddress.Parse(NodeAndPeer.NodeIp), 5000, ListenPort, "to-host"u8.ToArray()), NodeFlannel);
+        // Inner sources the peer does not own: an internet address, another node's pod subnet, our own subnet.
+        peer.SendTo(OverlayPackets.Udp(IPAddress.Parse("192.0.2.7"), world.OwnTunAddress, 5000, ListenPort, "spoof-internet"u8.ToArray()), NodeFlannel);
+        peer.SendTo(OverlayPackets.Udp(IPAddress.Parse("10.244.77.3"), world.OwnTunAddress, 5000, ListenPort, "spoof-other-node"u8.ToArray()), NodeFlannel);
+        // Allowed: the peer's pods, and the peer host itself (its PublicIP) talking to our TUN address.
+        peer.SendTo(OverlayPackets.Udp(NodeAndPeer.PeerPod, world.OwnTunAddress, 5000, ListenPort, "pod"u8.ToArray()), NodeFlannel);
+        peer.SendTo(OverlayPackets.Udp(IPAddress.Parse(NodeAndPeer.PeerIp), world.OwnTunAddress, 5000, ListenPort, "peer-host"u8.ToArray()), NodeFlannel);
+
+        var received = NodeAndPeer.Drain(listener, Wait).Select(System.Text.Encoding.ASCII.GetString).OrderBy(x => x, StringComparer.Ordinal).ToList();
+        Assert.That(received, Is.EqualTo(new[] { "peer-host", "pod" }));
+        var summary = Stop(daemon);
+        Assert.That(summary.Dropped("InnerDestinationNotLocal"), Is.EqualTo(1), daemon.Log);
+        Assert.That(summary.Dropped("InnerSourceNotPeer"), Is.EqualTo(2), daemon.Log);
+    }
+
+    [Test]
+    public void Accept_unknown_peers_also_turns_the_inner_checks_off()
+    {
+        using var world = new NodeAndPeer();
+        var peer = world.PeerFlannelSocket();
+        var daemon = world.StartDaemon("--accept-unknown-peers");
+        var listener = world.UdpSocket(world.Node, "0.0.0.0", ListenPort);
+        peer.SendTo(OverlayPackets.Udp(IPAddress.Parse("192.0.2.7"), world.OwnTunAddress, 5000, ListenPort, "spoof-internet"u8.ToArray()), NodeFlannel);
+        var received = NodeAndPeer.Drain(listener, Wait).Select(System.Text.Encoding.ASCII.GetString).ToList();
+        Assert.That(received, Is.EqualTo(new[] { "spoof-internet" }), "the single documented escape hatch (flannel's behaviour)");
+        Assert.That(Stop(daemon).Dropped("InnerSourceNotPeer"), Is.Zero);
     }
 
     private static ShutdownSummary Stop(NamespacedDaemon daemon)
