@@ -135,7 +135,8 @@ internal sealed class NodeDaemon
     {
         var own = setup.Lease.Subnet;
         var publicIp = setup.Lease.Attributes.PublicIP;
-        var watcher = new LeaseWatcher(own, _loggers.CreateLogger("dataplane.leases"));
+        var policy = new PeerLeasePolicy(setup.Config.Network, own, [publicIp, setup.Interface.IfaceAddr, setup.Interface.ExtAddr]);
+        var watcher = new LeaseWatcher(own, _loggers.CreateLogger("dataplane.leases"), policy);
         var routes = new RouteController(PeerEncapsulation.For(setup.Config.Backend), dataPath.Apply, _loggers.CreateLogger("dataplane.routes"));
         await foreach (var snapshot in setup.Registry.WatchAsync(ct).ConfigureAwait(false))
         {
