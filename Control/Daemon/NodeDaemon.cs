@@ -86,7 +86,7 @@ internal sealed class NodeDaemon
         _logger.LogInformation("Running with data path {Name}", dataPath.Name);
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
-        var state = new OwnLeaseState(setup.Lease);
+        var state = new OwnLeaseState(setup.Lease, _time);
         var watch = Task.Run(() => WatchLoopAsync(setup, state, dataPath, stop.Token), CancellationToken.None);
         var renew = Task.Run(() => RenewLoopAsync(setup, state, stop.Token), CancellationToken.None);
         var first = await Task.WhenAny(watch, renew).ConfigureAwait(false);
@@ -143,6 +143,8 @@ internal sealed class NodeDaemon
             if (snapshot.Corrupt.FirstOrDefault(c => c.Subnet == own) is { } corrupt)
                 throw Fatal($"our own lease {corrupt.Key} in {setup.Registry.Description} is corrupt ({corrupt.Problem}). Shutting down daemon.");
             var mine = snapshot.Find(own);
+            if (mine is null && ReclaimAfterClockJump(setup, state))
+                continue; // the store's next snapshot has our lease again; keep the routes we have until then
             if (mine is null || mine.Attributes.PublicIP != publicIp)
                 throw Fatal($"Lease has been revoked. Shutting down daemon. (subnet {own} is gone from {setup.Registry.Description})");
             state.Observe(mine);
@@ -203,10 +205,59 @@ internal sealed class NodeDaemon
                 case RenewOutcome.Corrupt:
                     throw Fatal($"our own lease {SubnetKey.Format(subnet)} in {setup.Registry.Description} is corrupt ({result.Problem}). Shutting down daemon.");
                 default:
+                    if (ReclaimAfterClockJump(setup, state))
+                        break;
                     throw Fatal($"Lease has been revoked. Shutting down daemon. (subnet {subnet} is gone from {setup.Registry.Description})");
             }
         }
     }
+
+    /// <summary>
+    /// Called when our lease is missing from the store or a renewal found it gone. If that is only because the wall
+    /// clock jumped forward (NTP step, VM resume, an operator's <c>date -s</c>), re-publishes the lease and returns
+    /// true; otherwise returns false and the caller treats it as a revocation.
+    /// </summary>
+    /// <remarks>
+    /// <para>Why: the lease store keeps absolute wall-clock expiries (as etcd's clients see them), and every daemon on
+    /// a machine shares one wall clock. A forward jump larger than the time left on the leases (between the renew
+    /// margin and the TTL) makes every lease look expired at the same instant: today every daemon read that as "Lease
+    /// has been revoked" and exited at once. flanneld does not: its etcd lease TTLs run on the server, and its renew
+    /// timer counts monotonic time (Go timers), so a node's wall-clock jump never expires its lease.</para>
+    /// <para>Rule: it is a clock jump, not a revocation, when the wall clock has run ahead of the monotonic clock by
+    /// more than <see cref="ClockJumpTolerance"/> since our last renewal, and by the monotonic clock our lease still
+    /// has time left. Then we take the subnet back with a create-if-absent (<see cref="ISubnetRegistry.TryCreate"/>:
+    /// it cannot overwrite a live lease that another node took meanwhile) with our published attributes and a new
+    /// TTL. Limits: a lease an operator deletes during the same second as a jump is re-published; peers' routes may
+    /// flap for up to a renew-loop period (1 s) while each peer daemon re-publishes its own lease.</para>
+    /// <para>Both loops call this; the lock makes the second caller see the first one's result (the lease is back
+    /// under our PublicIP) instead of failing the create.</para>
+    /// </remarks>
+    private bool ReclaimAfterClockJump(NodeSetup setup, OwnLeaseState state)
+    {
+        lock (_reclaimGate)
+        {
+            var subnet = setup.Lease.Subnet;
+            var current = setup.Registry.List().Find(subnet);
+            if (current is not null)
+                return current.Attributes.PublicIP == setup.Lease.Attributes.PublicIP;
+            var drift = state.WallClockDrift();
+            var left = state.MonotonicTimeLeft();
+            if (drift < ClockJumpTolerance || left is not { } remaining || remaining <= TimeSpan.Zero)
+                return false;
+            var expiration = setup.Registry.TryCreate(subnet, setup.Lease.Attributes, _options.LeaseTtl);
+            if (expiration is null)
+                return false;
+            state.Renewed(expiration);
+            _logger.LogWarning("The wall clock jumped forward by {Drift} (more than the {Left} our lease {Subnet} had left), so the lease looked expired; " +
+                "re-published it (new expiration {Expiration:O}) instead of exiting", drift, remaining, subnet, expiration);
+            return true;
+        }
+    }
+
+    /// <summary>Wall-vs-monotonic drift below this is clock slewing, not a jump.</summary>
+    internal static TimeSpan ClockJumpTolerance { get; } = TimeSpan.FromSeconds(2);
+
+    private readonly Lock _reclaimGate = new();
 
     private ControlException Fatal(string message)
     {
@@ -214,11 +265,26 @@ internal sealed class NodeDaemon
         return new ControlException(message);
     }
 
-    /// <summary>Our lease's expiry, shared by the watch loop (observes the store) and the renew loop (writes it).</summary>
-    private sealed class OwnLeaseState(Lease lease)
+    /// <summary>
+    /// Our lease's expiry, shared by the watch loop (observes the store) and the renew loop (writes it), and the
+    /// same expiry counted on the monotonic clock, which wall-clock jumps do not move.
+    /// </summary>
+    private sealed class OwnLeaseState
     {
         private readonly Lock _gate = new();
-        private DateTimeOffset? _expiration = lease.Expiration;
+        private readonly TimeProvider _time;
+        private DateTimeOffset? _expiration;
+        // Wall and monotonic readings taken together at the last renewal (or start): their divergence since then is
+        // the wall clock's jump; the expiry minus the wall reading is the lease's real time left at that moment.
+        private DateTimeOffset _wallBase;
+        private long _monoBase;
+
+        public OwnLeaseState(Lease lease, TimeProvider time)
+        {
+            _time = time;
+            _expiration = lease.Expiration;
+            Rebase();
+        }
 
         public DateTimeOffset? Expiration
         {
@@ -235,14 +301,40 @@ internal sealed class NodeDaemon
             lock (_gate)
             {
                 if (current.Expiration is null || _expiration is null || current.Expiration > _expiration)
+                {
                     _expiration = current.Expiration;
+                    Rebase();
+                }
             }
         }
 
         public void Renewed(DateTimeOffset? expiration)
         {
             lock (_gate)
+            {
                 _expiration = expiration;
+                Rebase();
+            }
+        }
+
+        /// <summary>How far the wall clock has run ahead of the monotonic clock since the last renewal.</summary>
+        public TimeSpan WallClockDrift()
+        {
+            lock (_gate)
+                return _time.GetUtcNow() - _wallBase - _time.GetElapsedTime(_monoBase);
+        }
+
+        /// <summary>Time our lease has left by the monotonic clock; null for a static lease.</summary>
+        public TimeSpan? MonotonicTimeLeft()
+        {
+            lock (_gate)
+                return _expiration is { } e ? e - _wallBase - _time.GetElapsedTime(_monoBase) : null;
+        }
+
+        private void Rebase()
+        {
+            _wallBase = _time.GetUtcNow();
+            _monoBase = _time.GetTimestamp();
         }
     }
 }
