@@ -9,9 +9,10 @@ using Microsoft.Extensions.Logging;
 namespace Control.Daemon;
 
 /// <summary>
-/// One node's control plane, in flanneld's order: pick the external interface, open the lease store, load the
-/// network config, acquire the lease, write subnet.env, start the data path, then renew the lease and turn
-/// peer lease changes into route batches until shutdown or revocation.
+/// One node's control plane, in flanneld's order: take the per-namespace instance lock, pick the external interface,
+/// open the lease store, load the network config, acquire the lease, start the data path, write subnet.env (once the
+/// device is up, as flanneld), then renew the lease and turn peer lease changes into route batches until shutdown or
+/// revocation.
 /// Threading: <see cref="RunAsync"/> runs a watch loop and a renew loop; the data path's
 /// <see cref="IDataPath.Apply"/> is only ever called from the watch loop.
 /// </summary>
@@ -36,10 +37,22 @@ internal sealed class NodeDaemon
     }
 
     /// <summary>
-    /// Everything up to and including writing subnet.env. Throws <see cref="ControlException"/> with one
-    /// operator line for every failure.
+    /// Everything up to and including writing subnet.env (the one-shot <c>acquire</c>). Throws
+    /// <see cref="ControlException"/> with one operator line for every failure.
     /// </summary>
     public NodeSetup Setup()
+    {
+        var setup = Prepare();
+        WriteSubnetFile(setup);
+        return setup;
+    }
+
+    /// <summary>
+    /// Interface, store, config and lease: everything before the data path starts. subnet.env is not written here:
+    /// flanneld writes it once the device is up (the CNI plugin reads it as "this node is ready"), so
+    /// <see cref="RunAsync"/> writes it after <see cref="IDataPath.StartAsync"/> succeeds.
+    /// </summary>
+    public NodeSetup Prepare()
     {
         var registry = OpenStore();
         var iface = ExternalInterfaceSelector.Select(_host, _options.Ifaces, _options.IfaceRegexes, _options.PublicIp);
@@ -68,9 +81,13 @@ internal sealed class NodeDaemon
         }
 
         var lease = new LeaseAcquirer(registry, _logger).Acquire(config, attributes, previous, _options.LeaseTtl);
-        SubnetEnvFile.Write(_options.SubnetFile, SubnetEnvFile.Render(config, lease.Subnet, mtu, _options.IpMasq));
-        _logger.LogInformation("Wrote subnet file {Path}: subnet {Subnet}, MTU {Mtu}", _options.SubnetFile, lease.Subnet, mtu);
         return new NodeSetup(registry, iface, config, lease, mtu, vtepMac);
+    }
+
+    private void WriteSubnetFile(NodeSetup setup)
+    {
+        SubnetEnvFile.Write(_options.SubnetFile, SubnetEnvFile.Render(setup.Config, setup.Lease.Subnet, setup.OverlayMtu, _options.IpMasq));
+        _logger.LogInformation("Wrote subnet file {Path}: subnet {Subnet}, MTU {Mtu}", _options.SubnetFile, setup.Lease.Subnet, setup.OverlayMtu);
     }
 
     /// <summary>
@@ -79,10 +96,25 @@ internal sealed class NodeDaemon
     /// </summary>
     public async Task<int> RunAsync(CancellationToken shutdown)
     {
-        var setup = Setup();
+        // First of all, before the store, the lease or subnet.env: a second daemon in this network namespace must
+        // fail here, leaving everything the running one owns untouched. --unsafe-control-only daemons (tests that
+        // run several "nodes" side by side in one namespace, with no kernel state) are exempt.
+        using var instance = _options.ControlOnly ? null : InstanceLock.Acquire();
+        var setup = Prepare();
         var dataPath = _dataPaths.Create(setup.Config.Backend, _options);
         var context = new DataPathContext(setup.Interface, setup.Config, setup.Lease, setup.OverlayMtu, setup.VtepMac, _options.Io, _loggers);
         await dataPath.StartAsync(context, shutdown).ConfigureAwait(false);
+        try
+        {
+            WriteSubnetFile(setup);
+        }
+        catch (ControlException)
+        {
+            using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await dataPath.StopAsync(stopTimeout.Token).ConfigureAwait(false);
+            throw;
+        }
+        // Logged once the node is ready (device up, subnet.env written): tests and operators wait for this line.
         _logger.LogInformation("Running with data path {Name}", dataPath.Name);
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
