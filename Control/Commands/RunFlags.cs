@@ -25,6 +25,8 @@ internal static class RunFlags
         new("lease-dir", FlagKind.Value, "use the embedded lease store in DIR (shared by every node on this machine) instead of etcd", "DIR"),
         new("io", FlagKind.Value, "packet I/O mode, one syscall per packet: per-packet (default: both directions on one thread, flannel's loop) or per-packet-threads (a thread per direction)", "MODE"),
         new("iptables-forward-rules", FlagKind.Bool, "add FLANNEL-FWD ACCEPT rules for traffic from and to the Network (default true, as flanneld)"),
+        new("iptables-resync", FlagKind.Value, "resync period of the iptables rules, in seconds (default 5, as flanneld): rules someone deletes come back", "SECONDS"),
+        new("ip-masq-fully-random-disable", FlagKind.Bool, "masquerade without --random-fully"),
         new("no-guard-route", FlagKind.Bool, "do not install the 'unreachable Network metric 1000' route that keeps pod traffic from leaking out of the default route while the daemon is down or restarting"),
         new("accept-unknown-peers", FlagKind.Bool, "accept overlay datagrams from underlay addresses that hold no lease (flannel's behaviour; needed when a peer sends from an address other than its PublicIP)"),
         new("unsafe-control-only", FlagKind.Bool, "TESTING ONLY: run the control plane without a packet data path (no TUN, socket or routes)"),
@@ -47,8 +49,6 @@ internal static class RunFlags
         new("public-ipv6", false, null, "IPv6 is not supported"),
         new("healthz-ip", false, null, "the health endpoints are not implemented"),
         new("healthz-port", false, null, "the health endpoints are not implemented"),
-        new("iptables-resync", false, null, "iptables rules are not managed"),
-        new("ip-masq-fully-random-disable", true, false, "iptables rules are not managed"),
         new("ip-blackhole-route", true, false, "blackhole routes are not managed"),
         new("set-node-network-unavailable", true, false, "the Kubernetes subnet manager is not implemented"),
     ];

@@ -1,6 +1,7 @@
 using Control.Config;
 using Control.Interfaces;
 using Control.Leases;
+using Control.Masquerade;
 using Control.Routing;
 using Control.SubnetEnv;
 using Dataplane.Packets;
@@ -100,20 +101,30 @@ internal sealed class NodeDaemon
         // fail here, leaving everything the running one owns untouched. --unsafe-control-only daemons (tests that
         // run several "nodes" side by side in one namespace, with no kernel state) are exempt.
         using var instance = _options.ControlOnly ? null : InstanceLock.Acquire();
+        // What the previous run wrote, read before we overwrite it (flanneld: ReadCIDRFromSubnetFile).
+        var previousNetwork = SubnetEnvFile.ReadPreviousNetwork(_options.SubnetFile);
+        var previousSubnet = SubnetEnvFile.ReadPreviousSubnet(_options.SubnetFile);
         var setup = Prepare();
-        var dataPath = _dataPaths.Create(setup.Config.Backend, _options);
+        // iptables belong to the control plane, as flanneld's trafficmngr: the data path is created with its iptables
+        // flags off, so however it is implemented it cannot install (or remove on stop) rules the daemon manages.
+        var dataPath = _dataPaths.Create(setup.Config.Backend, _options with { IpMasq = false, ForwardRules = false });
         var context = new DataPathContext(setup.Interface, setup.Config, setup.Lease, setup.OverlayMtu, setup.VtepMac, _options.Io, _loggers);
         await dataPath.StartAsync(context, shutdown).ConfigureAwait(false);
+        // flanneld's order once the device is up: iptables rules, then subnet.env.
+        FlannelIptables? iptables = null;
         try
         {
+            iptables = StartIptables(setup, previousNetwork, previousSubnet);
             WriteSubnetFile(setup);
         }
         catch (ControlException)
         {
+            iptables?.Dispose();
             using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await dataPath.StopAsync(stopTimeout.Token).ConfigureAwait(false);
             throw;
         }
+        using var keepRules = iptables; // Dispose stops the resync; the rules stay (see FlannelIptables)
         // Logged once the node is ready (device up, subnet.env written): tests and operators wait for this line.
         _logger.LogInformation("Running with data path {Name}", dataPath.Name);
 
@@ -144,6 +155,21 @@ internal sealed class NodeDaemon
             throw new ControlException($"internal error: {other}");
         _logger.LogInformation("Shutting down");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>flanneld's masquerade and forward rules, kept in place by a resync; null when neither is wanted.</summary>
+    private FlannelIptables? StartIptables(NodeSetup setup, Ipv4Prefix? previousNetwork, Ipv4Prefix? previousSubnet)
+    {
+        // --unsafe-control-only daemons run side by side in the test runner's namespace: never touch its tables.
+        if (_options.ControlOnly || (!_options.IpMasq && !_options.ForwardRules))
+            return null;
+        var iptables = new FlannelIptables(_loggers.CreateLogger("dataplane.iptables"), IptablesTools.Default);
+        iptables.Start(setup.Config.Network, setup.Lease.Subnet, _options.ForwardRules, _options.IpMasq, _options.IpMasqRandomFully,
+            _options.IptablesResync, previousNetwork, previousSubnet);
+        const string ipForward = "/proc/sys/net/ipv4/ip_forward";
+        if (File.Exists(ipForward) && File.ReadAllText(ipForward).Trim() == "0")
+            _logger.LogWarning("net.ipv4.ip_forward is 0: this node will not forward pod traffic to or from the overlay (sysctl -w net.ipv4.ip_forward=1)");
+        return iptables;
     }
 
     private ISubnetRegistry OpenStore()

@@ -127,7 +127,12 @@ internal static class SubnetEnvFile
     /// The previous FLANNEL_SUBNET, parsed as a CIDR (host bits cleared: 10.244.1.1/24 → 10.244.1.0/24), as
     /// flanneld's <c>ReadCIDRFromSubnetFile</c> does. Null when the file or the key is missing or unparsable.
     /// </summary>
-    public static Ipv4Prefix? ReadPreviousSubnet(string path)
+    public static Ipv4Prefix? ReadPreviousSubnet(string path) => ReadPrefix(path, "FLANNEL_SUBNET");
+
+    /// <summary>The previous FLANNEL_NETWORK, read the same way (flanneld compares it to decide on recycling iptables rules).</summary>
+    public static Ipv4Prefix? ReadPreviousNetwork(string path) => ReadPrefix(path, "FLANNEL_NETWORK");
+
+    private static Ipv4Prefix? ReadPrefix(string path, string key)
     {
         string[] lines;
         try
@@ -146,10 +151,10 @@ internal static class SubnetEnvFile
             if (line.StartsWith("export ", StringComparison.Ordinal))
                 line = line[7..].TrimStart();
             int eq = line.IndexOf('=', StringComparison.Ordinal);
-            if (eq < 0 || line[..eq].Trim() != "FLANNEL_SUBNET")
+            if (eq < 0 || line[..eq].Trim() != key)
                 continue;
             var value = line[(eq + 1)..].Trim().Trim('"', '\'');
-            // godotenv values may be comma-separated lists; the first entry is the IPv4 subnet.
+            // godotenv values may be comma-separated lists; the first entry is the IPv4 one.
             value = value.Split(',')[0].Trim();
             return Ipv4Prefix.TryParse(value, out var prefix) ? prefix : null;
         }

@@ -104,6 +104,8 @@ public class CliTests
         yield return new TestCaseData(new[] { "--subnet-lease-renew-margin=1440" }, 2, "between 1 and 1439").SetName("renew margin 1440");
         yield return new TestCaseData(new[] { "--ip-masq=maybe" }, 2, "invalid boolean value \"maybe\"").SetName("bad bool");
         yield return new TestCaseData(new[] { "--io", "batched" }, 2, "invalid --io 'batched'").SetName("bad io mode");
+        yield return new TestCaseData(new[] { "--iptables-resync", "0" }, 2, "invalid --iptables-resync '0'").SetName("iptables resync 0");
+        yield return new TestCaseData(new[] { "-iptables-resync=soon" }, 2, "invalid --iptables-resync 'soon'").SetName("iptables resync not a number");
         yield return new TestCaseData(new[] { "--unsafe-lease-ttl", "soon" }, 2, "invalid --unsafe-lease-ttl").SetName("bad ttl");
         yield return new TestCaseData(new[] { "--iface-regex", "(" }, 2, "invalid --iface-regex").SetName("bad regex");
         yield return new TestCaseData(new[] { "stray" }, 2, "takes no arguments").SetName("positional argument");
