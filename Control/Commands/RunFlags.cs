@@ -29,6 +29,8 @@ internal static class RunFlags
         new("udp-gso", FlagKind.Bool, "batch modes: send a super-packet's datagrams as UDP GSO trains (UDP_SEGMENT; turns itself off where the kernel refuses it) (default true)"),
         new("mmsg", FlagKind.Bool, "batch modes: several packets per system call (sendmmsg, recvmmsg, TUN reads until empty) (default true)"),
         new("iptables-forward-rules", FlagKind.Bool, "add FLANNEL-FWD ACCEPT rules for traffic from and to the Network (default true, as flanneld)"),
+        new("iptables-resync", FlagKind.Value, "resync period of the iptables rules, in seconds (default 5, as flanneld): rules someone deletes come back", "SECONDS"),
+        new("ip-masq-fully-random-disable", FlagKind.Bool, "masquerade without --random-fully"),
         new("no-guard-route", FlagKind.Bool, "do not install the 'unreachable Network metric 1000' route that keeps pod traffic from leaking out of the default route while the daemon is down or restarting"),
         new("accept-unknown-peers", FlagKind.Bool, "accept overlay datagrams from underlay addresses that hold no lease (flannel's behaviour; needed when a peer sends from an address other than its PublicIP)"),
         new("unsafe-control-only", FlagKind.Bool, "TESTING ONLY: run the control plane without a packet data path (no TUN, socket or routes)"),
@@ -51,8 +53,6 @@ internal static class RunFlags
         new("public-ipv6", false, null, "IPv6 is not supported"),
         new("healthz-ip", false, null, "the health endpoints are not implemented"),
         new("healthz-port", false, null, "the health endpoints are not implemented"),
-        new("iptables-resync", false, null, "iptables rules are not managed"),
-        new("ip-masq-fully-random-disable", true, false, "iptables rules are not managed"),
         new("ip-blackhole-route", true, false, "blackhole routes are not managed"),
         new("set-node-network-unavailable", true, false, "the Kubernetes subnet manager is not implemented"),
     ];

@@ -28,6 +28,14 @@ internal static class RunOptionsReader
             throw ControlException.Usage($"invalid --subnet-lease-renew-margin '{marginText}': must be a number of minutes between 1 and 1439");
         }
 
+        int resyncSeconds = 5;
+        if (o.Value(result, "iptables-resync") is { } resyncText
+            && (!int.TryParse(resyncText, NumberStyles.None, CultureInfo.InvariantCulture, out resyncSeconds) || resyncSeconds is < 1 or > 86400))
+        {
+            // flanneld takes any int; 0 would make its resync loop spin, so we ask for at least a second.
+            throw ControlException.Usage($"invalid --iptables-resync '{resyncText}': must be a number of seconds between 1 and 86400");
+        }
+
         int verbosity = 0;
         if (o.Value(result, "v") is { } vText && (!int.TryParse(vText, NumberStyles.None, CultureInfo.InvariantCulture, out verbosity)))
             throw ControlException.Usage($"invalid -v '{vText}': must be a non-negative log level");
@@ -91,6 +99,8 @@ internal static class RunOptionsReader
             AcceptUnknownPeers = o.Bool(result, "accept-unknown-peers"),
             ControlOnly = o.Bool(result, "unsafe-control-only"),
             ForwardRules = o.Bool(result, "iptables-forward-rules", absent: true),
+            IptablesResync = TimeSpan.FromSeconds(resyncSeconds),
+            IpMasqRandomFully = !o.Bool(result, "ip-masq-fully-random-disable"),
             RenewMargin = TimeSpan.FromMinutes(marginMinutes),
             EtcdEndpoints = (etcdEndpoints ?? RunFlags.DefaultEtcdEndpoints).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             EtcdPrefix = etcdPrefix ?? RunFlags.DefaultEtcdPrefix,

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Control.Daemon;
 
-/// <summary>Everything a data path needs to start, known once the lease is held and subnet.env is written.</summary>
+/// <summary>Everything a data path needs to start, known once the lease is held (subnet.env is written after the start).</summary>
 /// <param name="Interface">The external interface (bind to IfaceAddr; publish ExtAddr).</param>
 /// <param name="Config">The validated network config (Backend.Type, Port, VNI).</param>
 /// <param name="Lease">Our own lease (our subnet; our overlay address is its .0).</param>

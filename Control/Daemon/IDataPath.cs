@@ -6,7 +6,7 @@ namespace Control.Daemon;
 /// The seam where the packet data path plugs into <c>dataplane run</c> (flannel's <c>backend.Network</c>).
 /// Lifecycle, all called from the run loop:
 /// <list type="number">
-/// <item><see cref="StartAsync"/> once, after the lease is held and subnet.env is written (create the TUN,
+/// <item><see cref="StartAsync"/> once, after the lease is held, before subnet.env is written (create the TUN,
 /// sockets and workers here; throw <see cref="ControlException"/> for a setup failure);</item>
 /// <item><see cref="Apply"/> for each batch of route changes, in order, from a single thread; the first batch
 /// holds every peer known at startup. The span is only valid during the call;</item>

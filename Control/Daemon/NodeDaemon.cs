@@ -1,6 +1,7 @@
 using Control.Config;
 using Control.Interfaces;
 using Control.Leases;
+using Control.Masquerade;
 using Control.Routing;
 using Control.SubnetEnv;
 using Dataplane.Packets;
@@ -9,9 +10,10 @@ using Microsoft.Extensions.Logging;
 namespace Control.Daemon;
 
 /// <summary>
-/// One node's control plane, in flanneld's order: pick the external interface, open the lease store, load the
-/// network config, acquire the lease, write subnet.env, start the data path, then renew the lease and turn
-/// peer lease changes into route batches until shutdown or revocation.
+/// One node's control plane, in flanneld's order: take the per-namespace instance lock, pick the external interface,
+/// open the lease store, load the network config, acquire the lease, start the data path, write subnet.env (once the
+/// device is up, as flanneld), then renew the lease and turn peer lease changes into route batches until shutdown or
+/// revocation.
 /// Threading: <see cref="RunAsync"/> runs a watch loop and a renew loop; the data path's
 /// <see cref="IDataPath.Apply"/> is only ever called from the watch loop.
 /// </summary>
@@ -36,10 +38,22 @@ internal sealed class NodeDaemon
     }
 
     /// <summary>
-    /// Everything up to and including writing subnet.env. Throws <see cref="ControlException"/> with one
-    /// operator line for every failure.
+    /// Everything up to and including writing subnet.env (the one-shot <c>acquire</c>). Throws
+    /// <see cref="ControlException"/> with one operator line for every failure.
     /// </summary>
     public NodeSetup Setup()
+    {
+        var setup = Prepare();
+        WriteSubnetFile(setup);
+        return setup;
+    }
+
+    /// <summary>
+    /// Interface, store, config and lease: everything before the data path starts. subnet.env is not written here:
+    /// flanneld writes it once the device is up (the CNI plugin reads it as "this node is ready"), so
+    /// <see cref="RunAsync"/> writes it after <see cref="IDataPath.StartAsync"/> succeeds.
+    /// </summary>
+    public NodeSetup Prepare()
     {
         var registry = OpenStore();
         var iface = ExternalInterfaceSelector.Select(_host, _options.Ifaces, _options.IfaceRegexes, _options.PublicIp);
@@ -68,9 +82,13 @@ internal sealed class NodeDaemon
         }
 
         var lease = new LeaseAcquirer(registry, _logger).Acquire(config, attributes, previous, _options.LeaseTtl);
-        SubnetEnvFile.Write(_options.SubnetFile, SubnetEnvFile.Render(config, lease.Subnet, mtu, _options.IpMasq));
-        _logger.LogInformation("Wrote subnet file {Path}: subnet {Subnet}, MTU {Mtu}", _options.SubnetFile, lease.Subnet, mtu);
         return new NodeSetup(registry, iface, config, lease, mtu, vtepMac);
+    }
+
+    private void WriteSubnetFile(NodeSetup setup)
+    {
+        SubnetEnvFile.Write(_options.SubnetFile, SubnetEnvFile.Render(setup.Config, setup.Lease.Subnet, setup.OverlayMtu, _options.IpMasq));
+        _logger.LogInformation("Wrote subnet file {Path}: subnet {Subnet}, MTU {Mtu}", _options.SubnetFile, setup.Lease.Subnet, setup.OverlayMtu);
     }
 
     /// <summary>
@@ -79,14 +97,39 @@ internal sealed class NodeDaemon
     /// </summary>
     public async Task<int> RunAsync(CancellationToken shutdown)
     {
-        var setup = Setup();
-        var dataPath = _dataPaths.Create(setup.Config.Backend, _options);
+        // First of all, before the store, the lease or subnet.env: a second daemon in this network namespace must
+        // fail here, leaving everything the running one owns untouched. --unsafe-control-only daemons (tests that
+        // run several "nodes" side by side in one namespace, with no kernel state) are exempt.
+        using var instance = _options.ControlOnly ? null : InstanceLock.Acquire();
+        // What the previous run wrote, read before we overwrite it (flanneld: ReadCIDRFromSubnetFile).
+        var previousNetwork = SubnetEnvFile.ReadPreviousNetwork(_options.SubnetFile);
+        var previousSubnet = SubnetEnvFile.ReadPreviousSubnet(_options.SubnetFile);
+        var setup = Prepare();
+        // iptables belong to the control plane, as flanneld's trafficmngr: the data path is created with its iptables
+        // flags off, so however it is implemented it cannot install (or remove on stop) rules the daemon manages.
+        var dataPath = _dataPaths.Create(setup.Config.Backend, _options with { IpMasq = false, ForwardRules = false });
         var context = new DataPathContext(setup.Interface, setup.Config, setup.Lease, setup.OverlayMtu, setup.VtepMac, _options.Io, _loggers);
         await dataPath.StartAsync(context, shutdown).ConfigureAwait(false);
+        // flanneld's order once the device is up: iptables rules, then subnet.env.
+        FlannelIptables? iptables = null;
+        try
+        {
+            iptables = StartIptables(setup, previousNetwork, previousSubnet);
+            WriteSubnetFile(setup);
+        }
+        catch (ControlException)
+        {
+            iptables?.Dispose();
+            using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await dataPath.StopAsync(stopTimeout.Token).ConfigureAwait(false);
+            throw;
+        }
+        using var keepRules = iptables; // Dispose stops the resync; the rules stay (see FlannelIptables)
+        // Logged once the node is ready (device up, subnet.env written): tests and operators wait for this line.
         _logger.LogInformation("Running with data path {Name}", dataPath.Name);
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
-        var state = new OwnLeaseState(setup.Lease);
+        var state = new OwnLeaseState(setup.Lease, _time);
         var watch = Task.Run(() => WatchLoopAsync(setup, state, dataPath, stop.Token), CancellationToken.None);
         var renew = Task.Run(() => RenewLoopAsync(setup, state, stop.Token), CancellationToken.None);
         var first = await Task.WhenAny(watch, renew).ConfigureAwait(false);
@@ -114,6 +157,21 @@ internal sealed class NodeDaemon
         return ExitCodes.Ok;
     }
 
+    /// <summary>flanneld's masquerade and forward rules, kept in place by a resync; null when neither is wanted.</summary>
+    private FlannelIptables? StartIptables(NodeSetup setup, Ipv4Prefix? previousNetwork, Ipv4Prefix? previousSubnet)
+    {
+        // --unsafe-control-only daemons run side by side in the test runner's namespace: never touch its tables.
+        if (_options.ControlOnly || (!_options.IpMasq && !_options.ForwardRules))
+            return null;
+        var iptables = new FlannelIptables(_loggers.CreateLogger("dataplane.iptables"), IptablesTools.Default);
+        iptables.Start(setup.Config.Network, setup.Lease.Subnet, _options.ForwardRules, _options.IpMasq, _options.IpMasqRandomFully,
+            _options.IptablesResync, previousNetwork, previousSubnet);
+        const string ipForward = "/proc/sys/net/ipv4/ip_forward";
+        if (File.Exists(ipForward) && File.ReadAllText(ipForward).Trim() == "0")
+            _logger.LogWarning("net.ipv4.ip_forward is 0: this node will not forward pod traffic to or from the overlay (sysctl -w net.ipv4.ip_forward=1)");
+        return iptables;
+    }
+
     private ISubnetRegistry OpenStore()
     {
         if (_options.LeaseDir is null)
@@ -135,13 +193,16 @@ internal sealed class NodeDaemon
     {
         var own = setup.Lease.Subnet;
         var publicIp = setup.Lease.Attributes.PublicIP;
-        var watcher = new LeaseWatcher(own, _loggers.CreateLogger("dataplane.leases"));
+        var policy = new PeerLeasePolicy(setup.Config.Network, own, [publicIp, setup.Interface.IfaceAddr, setup.Interface.ExtAddr]);
+        var watcher = new LeaseWatcher(own, _loggers.CreateLogger("dataplane.leases"), policy);
         var routes = new RouteController(PeerEncapsulation.For(setup.Config.Backend), dataPath.Apply, _loggers.CreateLogger("dataplane.routes"));
         await foreach (var snapshot in setup.Registry.WatchAsync(ct).ConfigureAwait(false))
         {
             if (snapshot.Corrupt.FirstOrDefault(c => c.Subnet == own) is { } corrupt)
                 throw Fatal($"our own lease {corrupt.Key} in {setup.Registry.Description} is corrupt ({corrupt.Problem}). Shutting down daemon.");
             var mine = snapshot.Find(own);
+            if (mine is null && ReclaimAfterClockJump(setup, state))
+                continue; // the store's next snapshot has our lease again; keep the routes we have until then
             if (mine is null || mine.Attributes.PublicIP != publicIp)
                 throw Fatal($"Lease has been revoked. Shutting down daemon. (subnet {own} is gone from {setup.Registry.Description})");
             state.Observe(mine);
@@ -202,10 +263,59 @@ internal sealed class NodeDaemon
                 case RenewOutcome.Corrupt:
                     throw Fatal($"our own lease {SubnetKey.Format(subnet)} in {setup.Registry.Description} is corrupt ({result.Problem}). Shutting down daemon.");
                 default:
+                    if (ReclaimAfterClockJump(setup, state))
+                        break;
                     throw Fatal($"Lease has been revoked. Shutting down daemon. (subnet {subnet} is gone from {setup.Registry.Description})");
             }
         }
     }
+
+    /// <summary>
+    /// Called when our lease is missing from the store or a renewal found it gone. If that is only because the wall
+    /// clock jumped forward (NTP step, VM resume, an operator's <c>date -s</c>), re-publishes the lease and returns
+    /// true; otherwise returns false and the caller treats it as a revocation.
+    /// </summary>
+    /// <remarks>
+    /// <para>Why: the lease store keeps absolute wall-clock expiries (as etcd's clients see them), and every daemon on
+    /// a machine shares one wall clock. A forward jump larger than the time left on the leases (between the renew
+    /// margin and the TTL) makes every lease look expired at the same instant: today every daemon read that as "Lease
+    /// has been revoked" and exited at once. flanneld does not: its etcd lease TTLs run on the server, and its renew
+    /// timer counts monotonic time (Go timers), so a node's wall-clock jump never expires its lease.</para>
+    /// <para>Rule: it is a clock jump, not a revocation, when the wall clock has run ahead of the monotonic clock by
+    /// more than <see cref="ClockJumpTolerance"/> since our last renewal, and by the monotonic clock our lease still
+    /// has time left. Then we take the subnet back with a create-if-absent (<see cref="ISubnetRegistry.TryCreate"/>:
+    /// it cannot overwrite a live lease that another node took meanwhile) with our published attributes and a new
+    /// TTL. Limits: a lease an operator deletes during the same second as a jump is re-published; peers' routes may
+    /// flap for up to a renew-loop period (1 s) while each peer daemon re-publishes its own lease.</para>
+    /// <para>Both loops call this; the lock makes the second caller see the first one's result (the lease is back
+    /// under our PublicIP) instead of failing the create.</para>
+    /// </remarks>
+    private bool ReclaimAfterClockJump(NodeSetup setup, OwnLeaseState state)
+    {
+        lock (_reclaimGate)
+        {
+            var subnet = setup.Lease.Subnet;
+            var current = setup.Registry.List().Find(subnet);
+            if (current is not null)
+                return current.Attributes.PublicIP == setup.Lease.Attributes.PublicIP;
+            var drift = state.WallClockDrift();
+            var left = state.MonotonicTimeLeft();
+            if (drift < ClockJumpTolerance || left is not { } remaining || remaining <= TimeSpan.Zero)
+                return false;
+            var expiration = setup.Registry.TryCreate(subnet, setup.Lease.Attributes, _options.LeaseTtl);
+            if (expiration is null)
+                return false;
+            state.Renewed(expiration);
+            _logger.LogWarning("The wall clock jumped forward by {Drift} (more than the {Left} our lease {Subnet} had left), so the lease looked expired; " +
+                "re-published it (new expiration {Expiration:O}) instead of exiting", drift, remaining, subnet, expiration);
+            return true;
+        }
+    }
+
+    /// <summary>Wall-vs-monotonic drift below this is clock slewing, not a jump.</summary>
+    internal static TimeSpan ClockJumpTolerance { get; } = TimeSpan.FromSeconds(2);
+
+    private readonly Lock _reclaimGate = new();
 
     private ControlException Fatal(string message)
     {
@@ -213,11 +323,26 @@ internal sealed class NodeDaemon
         return new ControlException(message);
     }
 
-    /// <summary>Our lease's expiry, shared by the watch loop (observes the store) and the renew loop (writes it).</summary>
-    private sealed class OwnLeaseState(Lease lease)
+    /// <summary>
+    /// Our lease's expiry, shared by the watch loop (observes the store) and the renew loop (writes it), and the
+    /// same expiry counted on the monotonic clock, which wall-clock jumps do not move.
+    /// </summary>
+    private sealed class OwnLeaseState
     {
         private readonly Lock _gate = new();
-        private DateTimeOffset? _expiration = lease.Expiration;
+        private readonly TimeProvider _time;
+        private DateTimeOffset? _expiration;
+        // Wall and monotonic readings taken together at the last renewal (or start): their divergence since then is
+        // the wall clock's jump; the expiry minus the wall reading is the lease's real time left at that moment.
+        private DateTimeOffset _wallBase;
+        private long _monoBase;
+
+        public OwnLeaseState(Lease lease, TimeProvider time)
+        {
+            _time = time;
+            _expiration = lease.Expiration;
+            Rebase();
+        }
 
         public DateTimeOffset? Expiration
         {
@@ -234,14 +359,40 @@ internal sealed class NodeDaemon
             lock (_gate)
             {
                 if (current.Expiration is null || _expiration is null || current.Expiration > _expiration)
+                {
                     _expiration = current.Expiration;
+                    Rebase();
+                }
             }
         }
 
         public void Renewed(DateTimeOffset? expiration)
         {
             lock (_gate)
+            {
                 _expiration = expiration;
+                Rebase();
+            }
+        }
+
+        /// <summary>How far the wall clock has run ahead of the monotonic clock since the last renewal.</summary>
+        public TimeSpan WallClockDrift()
+        {
+            lock (_gate)
+                return _time.GetUtcNow() - _wallBase - _time.GetElapsedTime(_monoBase);
+        }
+
+        /// <summary>Time our lease has left by the monotonic clock; null for a static lease.</summary>
+        public TimeSpan? MonotonicTimeLeft()
+        {
+            lock (_gate)
+                return _expiration is { } e ? e - _wallBase - _time.GetElapsedTime(_monoBase) : null;
+        }
+
+        private void Rebase()
+        {
+            _wallBase = _time.GetUtcNow();
+            _monoBase = _time.GetTimestamp();
         }
     }
 }

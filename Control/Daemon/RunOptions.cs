@@ -32,6 +32,12 @@ internal sealed record RunOptions
     /// <summary>--iptables-forward-rules (default true): install FLANNEL-FWD.</summary>
     public bool ForwardRules { get; init; } = true;
 
+    /// <summary>--iptables-resync: how often our iptables rules are checked and rebuilt if missing (flanneld: 5 s).</summary>
+    public TimeSpan IptablesResync { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>False with --ip-masq-fully-random-disable: MASQUERADE without --random-fully.</summary>
+    public bool IpMasqRandomFully { get; init; } = true;
+
     /// <summary>--unsafe-control-only: no packet data path (tests).</summary>
     public bool ControlOnly { get; init; }
 

@@ -19,8 +19,9 @@ namespace Control.Daemon;
 /// <remarks>
 /// <para>This class wires the parts, each of which has its own home: the UDP socket (<see cref="UdpUnderlay"/>, opened
 /// here, first, so a port in use fails before any kernel state changes); the TUN with its address and routes
-/// (<see cref="OverlayDevice"/>); flanneld's iptables chains (<see cref="Masquerade.FlannelIptables"/>); the pumps
-/// (<see cref="DataplaneEngine"/>); the route watchdog (<see cref="RouteWatchdog"/>).</para>
+/// (<see cref="OverlayDevice"/>); the pumps (<see cref="DataplaneEngine"/>); the route watchdog
+/// (<see cref="RouteWatchdog"/>). flanneld's iptables chains belong to the daemon (<see cref="NodeDaemon"/>,
+/// <see cref="Masquerade.FlannelIptables"/>), as flanneld's trafficmngr, not to any data path.</para>
 /// <para>Restart safety: the guard route stays in place when the daemon exits (cleanly or not). While the TUN exists
 /// its metric-0 route wins; when the TUN is gone (daemon stopped, crashed or restarting: a TUN that vanishes takes
 /// its route with it) the guard fails pod traffic for Network at once (an unreachable route makes sendto return
@@ -50,23 +51,16 @@ internal sealed class TunDataPath : IDataPath
     private volatile bool _stopping;
     private VxlanArpResponder? _arp;
 
-    private readonly bool _ipMasq;
-    private readonly bool _forwardRules;
-    private Masquerade.FlannelIptables? _iptables;
-
     private readonly IoMode _io;
     private readonly OffloadOptions _offloads;
     private DevicePoller? _poller;
 
-    public TunDataPath(bool guardRoute = true, bool checkPeers = true, bool ipMasq = false, bool forwardRules = false,
-        IoMode io = IoMode.Batch, OffloadOptions? offloads = null)
+    public TunDataPath(bool guardRoute = true, bool checkPeers = true, IoMode io = IoMode.Batch, OffloadOptions? offloads = null)
     {
         _io = io;
         _offloads = offloads ?? OffloadOptions.All;
         _guardRoute = guardRoute;
         _checkPeers = checkPeers;
-        _ipMasq = ipMasq;
-        _forwardRules = forwardRules;
     }
 
     private string _name = "per-packet I/O";
@@ -145,8 +139,6 @@ internal sealed class TunDataPath : IDataPath
                 ? $"{config.Backend.TypeName}, batch I/O ({(_io == IoMode.BatchThreads ? "a thread per direction" : "one thread")}; TUN offloads {(tun.Offloads == TunOffloads.None ? "none" : tun.Offloads.ToString())}, UDP GSO {(_udp.SegmentationOffload ? "on" : "off")}, batches of {tun.BatchSize} TUN reads / {_udp.BatchSize} datagrams)"
                 : $"{config.Backend.TypeName}, per-packet I/O{(_io == IoMode.PerPacketThreads ? ", a thread per direction" : ", one thread")}";
 
-            InstallIptables(network, context.Lease.Subnet);
-
             var binding = new UnderlayBinding(encapsulation, _udp);
             _poller = _io is IoMode.PerPacket or IoMode.Batch ? new DevicePoller(tun, _udp) : null;
             _engine = new DataplaneEngine(tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port,
@@ -202,23 +194,8 @@ internal sealed class TunDataPath : IDataPath
         return Task.CompletedTask;
     }
 
-    private void InstallIptables(Ipv4Prefix network, Ipv4Prefix podSubnet)
-    {
-        if (!_ipMasq && !_forwardRules)
-            return;
-        _iptables = new Masquerade.FlannelIptables(_logger);
-        if (_forwardRules)
-            _iptables.InstallForward(network);
-        if (_ipMasq)
-            _iptables.InstallMasquerade(network, podSubnet);
-        if (File.Exists("/proc/sys/net/ipv4/ip_forward") && File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim() == "0")
-            _logger.LogWarning("net.ipv4.ip_forward is 0: this node will not forward pod traffic to or from the overlay (sysctl -w net.ipv4.ip_forward=1)");
-    }
-
     private void Dispose()
     {
-        _iptables?.Remove();
-        _iptables = null;
         _watchdog?.Dispose();
         _watchdog = null;
         _poller?.Dispose();
@@ -240,7 +217,7 @@ internal sealed class TunDataPath : IDataPath
         {
             if (options.ControlOnly)
                 return new LoggingDataPath();
-            return new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers, options.IpMasq, options.ForwardRules, options.Io, options.Offloads);
+            return new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers, options.Io, options.Offloads);
         }
     }
 

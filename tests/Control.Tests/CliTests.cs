@@ -106,6 +106,8 @@ public class CliTests
         yield return new TestCaseData(new[] { "--io", "batched" }, 2, "invalid --io 'batched'").SetName("bad io mode");
         yield return new TestCaseData(new[] { "--io", "per-packet", "--udp-gso=false" }, 2, "contradictory flags: --io per-packet uses no offloads, so --udp-gso=false").SetName("offload flag in per-packet mode");
         yield return new TestCaseData(new[] { "--tun-tso=perhaps" }, 2, "invalid boolean value \"perhaps\"").SetName("bad offload bool");
+        yield return new TestCaseData(new[] { "--iptables-resync", "0" }, 2, "invalid --iptables-resync '0'").SetName("iptables resync 0");
+        yield return new TestCaseData(new[] { "-iptables-resync=soon" }, 2, "invalid --iptables-resync 'soon'").SetName("iptables resync not a number");
         yield return new TestCaseData(new[] { "--unsafe-lease-ttl", "soon" }, 2, "invalid --unsafe-lease-ttl").SetName("bad ttl");
         yield return new TestCaseData(new[] { "--iface-regex", "(" }, 2, "invalid --iface-regex").SetName("bad regex");
         yield return new TestCaseData(new[] { "stray" }, 2, "takes no arguments").SetName("positional argument");

@@ -33,21 +33,50 @@ public partial class ErrorPathTests
     }
 
     [Test]
-    public void Port_in_use_by_a_running_daemon_leaves_that_daemon_intact()
+    public void A_second_daemon_in_the_same_namespace_fails_naming_the_first_and_leaves_it_intact()
     {
+        // Issue 13 §3. Before the per-namespace lock, a second run rewrote the running daemon's lease and subnet.env
+        // (it acquires before it binds) and then failed on the port; with another config it could run beside it.
         using var world = new NodeAndPeer();
         var peer = world.PeerFlannelSocket();
         var running = world.StartDaemon();
         var sender = world.UdpSocket(world.Node);
+        var leaseFiles = Directory.GetFiles(Path.Combine(world.LeaseDir, "subnets")).Order().ToList();
+        var leasesBefore = leaseFiles.ToDictionary(f => f, File.ReadAllText);
+        var subnetEnvBefore = File.ReadAllText(world.SubnetFile);
+        var subnetEnvTime = File.GetLastWriteTimeUtc(world.SubnetFile);
+        var routesBefore = NodeAndPeer.NetworkRoutes(world.Node);
 
-        var line = FailsWithOneLine(world, world.RunArgs(), tunMayExist: true);
-        Assert.That(line, Does.Contain("already in use"));
+        // Same flags, then another subnet file, PublicIP and port: both are the same node to the lock.
+        var otherEnv = Path.Combine(world.TempPath, "other", "subnet.env");
+        foreach (var args in new[] { world.RunArgs(), ["--lease-dir", world.LeaseDir, "--iface", "eth0", "--subnet-file", otherEnv, "--public-ip", "198.18.0.9", "--net-config-path", WriteOtherConfig(world)] })
+        {
+            var line = FailsWithOneLine(world, args, tunMayExist: true);
+            Assert.That(line, Does.Contain("already running in this network namespace").And.Contain($"pid {running.Pid}"));
+        }
         Assert.That(running.Process.HasExited, Is.False, running.Log);
-        Assert.That(NodeAndPeer.LinkExists(world.Node, "flannel1"), Is.False, "the failed daemon's TUN is gone");
-        Assert.That(NodeAndPeer.NetworkRoutes(world.Node), Is.EquivalentTo(new[] { "unicast dev=flannel0 metric=0", "unreachable dev=- metric=1000" }),
-            "the running daemon's route must survive a second daemon's failed start");
+        Assert.That(Directory.GetFiles(Path.Combine(world.LeaseDir, "subnets")).Order(), Is.EqualTo(leaseFiles), "no lease added or removed");
+        Assert.That(leaseFiles.ToDictionary(f => f, File.ReadAllText), Is.EqualTo(leasesBefore), "the running daemon's lease is untouched");
+        Assert.That(File.ReadAllText(world.SubnetFile), Is.EqualTo(subnetEnvBefore));
+        Assert.That(File.GetLastWriteTimeUtc(world.SubnetFile), Is.EqualTo(subnetEnvTime), "subnet.env was not rewritten");
+        Assert.That(File.Exists(otherEnv), Is.False);
+        Assert.That(NodeAndPeer.LinkExists(world.Node, "flannel1"), Is.False, "the second daemon created no TUN");
+        Assert.That(NodeAndPeer.NetworkRoutes(world.Node), Is.EquivalentTo(routesBefore), "the running daemon's routes are untouched");
         sender.SendTo("still flowing"u8, new IPEndPoint(NodeAndPeer.PeerPod, 9999));
         Assert.That(NodeAndPeer.Receive(peer, TimeSpan.FromSeconds(5)), Is.Not.Null, "traffic no longer reaches the peer");
+
+        // Once the first is gone (even SIGKILL: the kernel frees the abstract name), a new daemon starts.
+        running.Signal("KILL");
+        Assert.That(running.WaitForExit(ExitTimeout), Is.True);
+        var next = world.StartDaemon();
+        Assert.That(next.Process.HasExited, Is.False, next.Log);
+    }
+
+    private static string WriteOtherConfig(NodeAndPeer world)
+    {
+        var path = Path.Combine(world.TempPath, "other-net.json");
+        File.WriteAllText(path, """{"Network":"10.244.0.0/16","Backend":{"Type":"udp","Port":8286}}""");
+        return path;
     }
 
     [Test]
