@@ -89,7 +89,9 @@ internal sealed class TunDataPath : IDataPath
             // touch the kernel's routes. Otherwise our "replace Network dev flannel1" takes over the running daemon's
             // route and then vanishes with our TUN, black-holing every pod on the node; the running daemon's watchdog
             // never hears of it (a replace is an RTM_NEWROUTE, and IPv4 sends no RTM_DELROUTE for routes flushed with
-            // a deleted link). Found by EndToEnd/ErrorPathTests.Port_in_use_by_a_running_daemon_leaves_that_daemon_intact.
+            // a deleted link). Shown by EndToEnd/ErrorPathTests.A_second_daemon_in_the_same_namespace_fails_naming_the_first_and_leaves_it_intact
+            // (the per-namespace instance lock now refuses such a daemon even earlier; a port held by something else
+            // still fails here).
             var local = new UnderlayEndpoint(context.Interface.IfaceAddr, config.Backend.Port);
             _udp = UdpUnderlay.Open(new UdpUnderlayOptions
             {

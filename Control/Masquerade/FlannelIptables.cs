@@ -156,30 +156,6 @@ internal sealed class FlannelIptables : IDisposable
         _resyncLoop = Task.Run(() => ResyncLoopAsync(resync, token), CancellationToken.None);
     }
 
-    /// <summary>
-    /// Builds the masquerade rules once, without resync. Kept for <c>TunDataPath</c>, which called it before the
-    /// control plane took iptables over; <c>NodeDaemon</c> no longer lets a data path reach it (it passes
-    /// IpMasq/ForwardRules = false to the factory), and the data-path rewrite drops the call.
-    /// </summary>
-    public void InstallMasquerade(Ipv4Prefix network, Ipv4Prefix podSubnet)
-    {
-        lock (_gate)
-        {
-            _rules.AddRange(MasqueradeRules(network, podSubnet));
-            Rebuild();
-        }
-    }
-
-    /// <summary>Builds the forward rules once, without resync (see <see cref="InstallMasquerade"/>).</summary>
-    public void InstallForward(Ipv4Prefix network)
-    {
-        lock (_gate)
-        {
-            _rules.AddRange(ForwardRules(network));
-            Rebuild();
-        }
-    }
-
     /// <summary>True when every rule is present now (one bounded <c>iptables -C</c> per rule, as flanneld's check).</summary>
     public bool AllPresent()
     {
