@@ -180,9 +180,21 @@ internal sealed partial class LabBenchmark
             var args = new List<string> { "iperf3", "-c", _pod2, "-p", Port(0), "-t", seconds.ToString(CultureInfo.InvariantCulture), "-J" };
             if (streams > 1)
                 args.AddRange(["-P", streams.ToString(CultureInfo.InvariantCulture)]);
-            using var client = BenchProcess.InNamespace(LabLayout.PodNamespace(1), [.. args]);
-            client.WaitForExit(TimeSpan.FromSeconds(seconds + 30));
-            return Iperf3Result.Parse(client.StdOut);
+            for (int attempt = 1; ; attempt++)
+            {
+                using var client = BenchProcess.InNamespace(LabLayout.PodNamespace(1), [.. args]);
+                client.WaitForExit(TimeSpan.FromSeconds(seconds + 30));
+                try
+                {
+                    return Iperf3Result.Parse(client.StdOut);
+                }
+                catch (BenchException ex) when (attempt < 10 && ex.Message.Contains("server is busy", StringComparison.Ordinal))
+                {
+                    // iperf3 -s serves one test at a time, and on a loaded machine it may still be closing the
+                    // previous test when the next client connects; it refuses without measuring, so waiting is safe.
+                    Thread.Sleep(500);
+                }
+            }
         }
 
         private string Tcp1()
