@@ -14,12 +14,14 @@ internal sealed record BenchMetric(string Key, string Label, string Unit, string
     public const string LatencyP50 = "latency_p50_us";
     public const string LatencyP99 = "latency_p99_us";
     public const string DataplaneCpuPerGb = "dataplane_cpu_s_per_gb";
+    public const string SenderCpuPerGb = "sender_dataplane_cpu_s_per_gb";
     public const string SoftirqCpuPerGb = "softirq_cpu_s_per_gb";
     public const string MachineCpuPerGb = "machine_cpu_s_per_gb";
     public const string VoluntaryPerMb = "dataplane_voluntary_cs_per_mb";
     public const string InvoluntaryPerMb = "dataplane_involuntary_cs_per_mb";
     public const string MachineCsPerMb = "machine_cs_per_mb";
     public const string SyscallsPerPacket = "syscalls_per_packet";
+    public const string SenderIoPerSegment = "sender_tun_reads_udp_sends_per_segment";
     public const string SyscallsPerMb = "syscalls_per_mb";
     public const string WireOverhead = "wire_overhead_bytes";
 
@@ -37,12 +39,14 @@ internal sealed record BenchMetric(string Key, string Label, string Unit, string
         new(LatencyP50, "latency p50", "µs", "sockperf ping-pong, 64 B UDP, pod 1 → pod 2; sockperf reports RTT/2"),
         new(LatencyP99, "latency p99", "µs", "as p50"),
         new(DataplaneCpuPerGb, "dataplane CPU per GB", "s/GB", "daemon modes: utime+stime of the daemon processes (/proc/PID/stat) during the 1-stream TCP test ÷ GB received; kernel modes: the machine's softirq time instead"),
+        new(SenderCpuPerGb, "sending daemon's CPU per GB", "s/GB", "utime+stime of node 1's daemon alone (its pod runs the iperf3 client, so it reads the data from its TUN and sends it, and receives the returning ACKs and writes them to its TUN) during the 1-stream TCP test ÷ GB received", DaemonOnly: true),
         new(SoftirqCpuPerGb, "softirq CPU per GB", "s/GB", "/proc/stat softirq time during the 1-stream TCP test ÷ GB received"),
         new(MachineCpuPerGb, "machine CPU per GB", "s/GB", "/proc/stat busy time (all CPUs: user+nice+system+irq+softirq+steal, including iperf3 itself) ÷ GB received"),
         new(VoluntaryPerMb, "dataplane voluntary switches per MB", "1/MB", "voluntary_ctxt_switches summed over all daemon threads (/proc/PID/task/*/status) during the 1-stream TCP test ÷ MB received", DaemonOnly: true),
         new(InvoluntaryPerMb, "dataplane involuntary switches per MB", "1/MB", "nonvoluntary_ctxt_switches, as above", DaemonOnly: true),
         new(MachineCsPerMb, "machine context switches per MB", "1/MB", "/proc/stat ctxt increase during the 1-stream TCP test ÷ MB received"),
-        new(SyscallsPerPacket, "syscalls per packet", "1/packet", "separate traced pass: perf stat -e raw_syscalls:sys_enter -p <both daemons> during a 1-stream TCP test ÷ packets sent on the underlay by both nodes (eth0 tx_packets): the send side's and the receive side's syscalls together", DaemonOnly: true),
+        new(SyscallsPerPacket, "syscalls per packet", "1/packet", "separate traced pass: perf stat -e raw_syscalls:sys_enter -p <daemon> for each daemon during a 1-stream TCP test, both daemons' syscalls together ÷ inner packets carried both ways (TCP segments sent by pod 1 and by pod 2: Tcp OutSegs in their /proc/net/snmp, which counts MSS-sized segments also when TCP hands a TSO super-packet down). Not eth0 tx_packets: a veth counts a UDP GSO train as one packet; in the per-packet modes the two agree", DaemonOnly: true),
+        new(SenderIoPerSegment, "sending node: TUN reads + UDP sends per data segment", "1/segment", "the traced pass: daemon 1's read + sendto + sendmsg + sendmmsg calls (per-syscall tracepoints syscalls:sys_enter_*, or strace -c) ÷ TCP segments pod 1 sent (its Tcp OutSegs increase, as above). The returning ACKs' UDP receives and TUN writes are not in it; the daemon's few other read(2) calls are", DaemonOnly: true),
         new(SyscallsPerMb, "syscalls per MB", "1/MB", "the traced pass's syscalls ÷ MB received by iperf3", DaemonOnly: true),
         new(WireOverhead, "overhead on the wire", "B/packet", "tcpdump on node 1's eth0 during pings of a known size: outer IPv4 total length − inner (falls back to the computed value, labelled, without tcpdump)"),
     ];

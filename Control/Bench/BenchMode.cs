@@ -9,12 +9,16 @@ namespace Control.Bench;
 /// <param name="ExpectedOverheadBytes">Bytes each packet grows by on the underlay (computed from the wire format; the capture checks it).</param>
 /// <param name="Daemon">Set for our daemon's modes: what to run; null for modes the kernel does alone.</param>
 /// <param name="Kernel">Set for kernel-only modes: how to program and clean the nodes; null for daemon modes.</param>
+/// <param name="Baseline">The mode the report's ratios compare this one against (its per-packet baseline); null for baselines and kernel modes.</param>
+/// <param name="OptIn">Left out of the default run (runs only when named in <c>--modes</c>, or with <c>--modes all</c>).</param>
 internal sealed record BenchMode(
     string Name,
     string Description,
     int ExpectedOverheadBytes,
     DaemonSpec? Daemon = null,
-    KernelSpec? Kernel = null)
+    KernelSpec? Kernel = null,
+    string? Baseline = null,
+    bool OptIn = false)
 {
     /// <summary>True when a dataplane process does the work (its CPU, context switches and syscalls are measured).</summary>
     public bool HasDaemon => Daemon is not null;

@@ -3,7 +3,10 @@ namespace Control.Bench;
 /// <summary>What <c>dataplane bench</c> measures (the verb maps its flags onto this one-to-one).</summary>
 internal sealed record BenchOptions
 {
-    /// <summary>Mode names to run (<c>--modes plain,kernel-vxlan,...</c>); empty means every mode in <see cref="BenchModes.All"/>.</summary>
+    /// <summary>
+    /// Mode names to run (<c>--modes plain,kernel-vxlan,...</c>); empty means <see cref="BenchModes.Default"/>, and
+    /// <c>all</c> every mode in <see cref="BenchModes.All"/>.
+    /// </summary>
     public IReadOnlyList<string> Modes { get; init; } = [];
 
     /// <summary>Length of each timed test (<c>--duration</c>); whole seconds, 1..600.</summary>
@@ -48,18 +51,24 @@ internal sealed record BenchOptions
         if (UdpGenerators is < 0 or > 16)
             throw new BenchException($"UDP generators must be 0..16, got {UdpGenerators}");
         foreach (var m in Modes)
-            if (BenchModes.Find(m) is null)
-                throw new BenchException($"--modes: unknown mode '{m}' (known: {string.Join(", ", BenchModes.All.Select(x => x.Name))})");
+            if (m != BenchModes.AllKeyword && BenchModes.Find(m) is null)
+                throw new BenchException($"--modes: unknown mode '{m}' (known: {string.Join(", ", BenchModes.All.Select(x => x.Name))}, or {BenchModes.AllKeyword})");
         var generators = UdpGenerators > 0 ? UdpGenerators : Math.Clamp(Environment.ProcessorCount, 1, 4);
         return this with
         {
-            Modes = Modes.Count == 0 ? BenchModes.All.Select(m => m.Name).ToList() : Modes.Distinct(StringComparer.Ordinal).ToList(),
+            Modes = ResolveModes(Modes),
             Duration = Smoke ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(Math.Round(Duration.TotalSeconds)),
             Repetitions = Smoke ? 1 : Repetitions,
             UdpGenerators = Smoke ? 1 : generators,
             OutputDirectory = OutputDirectory ?? DefaultOutputDirectory(DateTime.Now),
         };
     }
+
+    /// <summary>Names in the order given, duplicates dropped; <c>all</c> expands to every mode in report order.</summary>
+    private static List<string> ResolveModes(IReadOnlyList<string> modes) =>
+        modes.Count == 0 ? BenchModes.Default.Select(m => m.Name).ToList()
+        : modes.Contains(BenchModes.AllKeyword) ? BenchModes.All.Select(m => m.Name).ToList()
+        : modes.Distinct(StringComparer.Ordinal).ToList();
 
     /// <summary><c>perf-results/&lt;yyyy-MM-dd&gt;-&lt;hostname&gt;/lab</c> relative to the working directory.</summary>
     public static string DefaultOutputDirectory(DateTime now) =>

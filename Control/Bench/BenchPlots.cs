@@ -27,10 +27,14 @@ internal static class BenchPlots
         Add("udp-packets.png", "UDP packets/s delivered (parallel iperf3 generators)", "kpps",
             (BenchMetric.Udp64Kpps, "64 B"), (BenchMetric.Udp1400Kpps, "1400 B"));
         Add("cpu-per-gb.png", "CPU seconds per GB (1-stream TCP)", "s/GB",
-            (BenchMetric.DataplaneCpuPerGb, "dataplane (daemon, or softirq for kernel modes)"), (BenchMetric.SoftirqCpuPerGb, "softirq"), (BenchMetric.MachineCpuPerGb, "whole machine"));
+            (BenchMetric.DataplaneCpuPerGb, "dataplane (both daemons, or softirq for kernel modes)"), (BenchMetric.SenderCpuPerGb, "sending daemon"),
+            (BenchMetric.SoftirqCpuPerGb, "softirq"), (BenchMetric.MachineCpuPerGb, "whole machine"));
         Add("switches-syscalls-per-mb.png", "Context switches and syscalls per MB", "per MB",
             (BenchMetric.VoluntaryPerMb, "dataplane voluntary switches"), (BenchMetric.InvoluntaryPerMb, "dataplane involuntary switches"),
             (BenchMetric.MachineCsPerMb, "machine context switches"), (BenchMetric.SyscallsPerMb, "dataplane syscalls (traced pass)"));
+        Add("syscalls-per-packet.png", "System calls per inner packet (traced pass, 1-stream TCP)", "per packet",
+            (BenchMetric.SyscallsPerPacket, "both daemons, all syscalls, per packet either way"),
+            (BenchMetric.SenderIoPerSegment, "sending daemon, TUN reads + UDP sends, per data segment"));
         Add("latency.png", "Request/response latency (sockperf ping-pong, RTT/2)", "µs",
             (BenchMetric.LatencyP50, "p50"), (BenchMetric.LatencyP99, "p99"));
         return files;

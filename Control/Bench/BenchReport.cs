@@ -48,6 +48,7 @@ internal static class BenchReport
             sb.AppendLine();
             sb.AppendLine("n/a: no dataplane process in that mode (the kernel does the work in softirq context; see the softirq and machine rows).").AppendLine();
             AppendRatios(sb, ran);
+            AppendBaselineRatios(sb, ran);
         }
         var skipped = r.Modes.Where(m => m.Skipped is not null).ToList();
         if (skipped.Count > 0)
@@ -55,6 +56,15 @@ internal static class BenchReport
             sb.AppendLine("## Skipped modes").AppendLine();
             foreach (var m in skipped)
                 sb.AppendLine(Inv($"- `{m.Name}` ({m.Description}): {m.Skipped}"));
+            sb.AppendLine();
+        }
+        var notRun = BenchModes.All.Where(m => !r.Modes.Any(x => x.Name == m.Name)).ToList();
+        if (notRun.Count > 0)
+        {
+            sb.AppendLine("## Modes not in this run").AppendLine();
+            sb.AppendLine("Name them in `--modes` (or pass `--modes all`) to measure them:").AppendLine();
+            foreach (var m in notRun)
+                sb.AppendLine(Inv($"- `{m.Name}`: {m.Description}{(m.OptIn ? " (opt-in: not in the default run)" : "")}"));
             sb.AppendLine();
         }
         if (plots.Count > 0)
@@ -116,6 +126,25 @@ internal static class BenchReport
         }
         sb.AppendLine();
     }
+
+    /// <summary>Our modes against their per-packet baselines and kernel VXLAN (what issue 11's targets are stated in).</summary>
+    private static void AppendBaselineRatios(StringBuilder sb, List<ModeResult> ran)
+    {
+        var rows = ModeRatios.Of(ran);
+        if (rows.Count == 0)
+            return;
+        sb.AppendLine("### Our modes relative to their per-packet baseline and to kernel VXLAN").AppendLine();
+        sb.AppendLine("Ratios of this run's medians. Issue 11's targets for the batch default: single-stream TCP ≥ 1.3× the per-packet mode, sending daemon's CPU per GB ≤ 0.5× (and, in the table above, TUN reads + UDP sends per data segment ≤ 0.1).").AppendLine();
+        sb.AppendLine("| mode | baseline | TCP 1 stream × baseline | daemons' CPU per GB × baseline | sending daemon's CPU per GB × baseline | TCP 1 stream × kernel VXLAN | machine CPU per GB × kernel VXLAN |");
+        sb.AppendLine("|---|---|---|---|---|---|---|");
+        foreach (var x in rows)
+        {
+            sb.AppendLine(Inv($"| `{x.Mode}` | {(x.Baseline is null ? "—" : $"`{x.Baseline}`")} | {Times(x.Tcp1VsBaseline)} | {Times(x.CpuVsBaseline)} | {Times(x.SenderCpuVsBaseline)} | {Times(x.Tcp1VsKernel)} | {Times(x.MachineCpuVsKernel)} |"));
+        }
+        sb.AppendLine();
+    }
+
+    private static string Times(double? ratio) => ratio is { } v ? Format(v) + "×" : "—";
 
     private static string Cell(ModeResult m, BenchMetric metric)
     {

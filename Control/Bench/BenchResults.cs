@@ -42,6 +42,9 @@ internal sealed record ModeResult(string Name, string Description, bool HasDaemo
     /// <summary>Median, min and max per metric over the repetitions that produced it.</summary>
     public Dictionary<string, MetricSummary> Summary { get; init; } = [];
 
+    /// <summary>The mode the report's ratios compare this one against (<see cref="BenchMode.Baseline"/>); null for none.</summary>
+    public string? Baseline { get; init; }
+
     /// <summary>How particular numbers were obtained for this mode (generator, CPU source, overhead method).</summary>
     public Dictionary<string, string> Methods { get; init; } = [];
 }

@@ -65,6 +65,7 @@ internal sealed partial class LabBenchmark
             var result = new ModeResult(mode.Name, mode.Description, mode.HasDaemon, mode.ExpectedOverheadBytes)
             {
                 Skipped = MissingPrerequisite(mode),
+                Baseline = mode.Baseline,
             };
             results.Modes.Add(result);
         }
@@ -211,11 +212,15 @@ internal sealed partial class LabBenchmark
         "the lab disappeared under the benchmark: another lab user on this machine (dataplane lab, the end-to-end tests) tore it down; run the benchmark alone");
 
     /// <summary>Udp InDatagrams and RcvbufErrors of namespace <paramref name="ns"/> (/proc/net/snmp is per namespace).</summary>
-    private static (long InDatagrams, long RcvbufErrors) UdpCounters(string ns)
-    {
-        var text = LabShell.Run("ip", ["netns", "exec", ns, "cat", "/proc/net/snmp"]).StdOut;
-        return ParseUdpSnmp(text);
-    }
+    private static (long InDatagrams, long RcvbufErrors) UdpCounters(string ns) => ParseUdpSnmp(Snmp(ns));
+
+    /// <summary>
+    /// Tcp OutSegs of namespace <paramref name="ns"/>: TCP segments sent, counted at MSS granularity (the stack adds
+    /// a TSO super-packet's segment count), so it counts the inner packets a data path carries however it batches them.
+    /// </summary>
+    private static long TcpOutSegs(string ns) => SnmpValue(Snmp(ns), "Tcp", "OutSegs");
+
+    private static string Snmp(string ns) => LabShell.Run("ip", ["netns", "exec", ns, "cat", "/proc/net/snmp"]).StdOut;
 
     /// <summary>The <c>sent</c> count of <c>dataplane udp-blast</c>'s JSON line.</summary>
     internal static long UdpBlastSent(string stdout)
@@ -234,19 +239,24 @@ internal sealed partial class LabBenchmark
     }
 
     /// <summary>Parses the "Udp:" header and value lines of /proc/net/snmp.</summary>
-    internal static (long InDatagrams, long RcvbufErrors) ParseUdpSnmp(string snmp)
+    internal static (long InDatagrams, long RcvbufErrors) ParseUdpSnmp(string snmp) =>
+        (SnmpValue(snmp, "Udp", "InDatagrams"), SnmpValue(snmp, "Udp", "RcvbufErrors"));
+
+    /// <summary>
+    /// One counter of /proc/net/snmp, found by column name in the <paramref name="protocol"/> header line (columns
+    /// differ between kernels); 0 if the kernel has no such column. Throws if the protocol has no lines at all.
+    /// </summary>
+    internal static long SnmpValue(string snmp, string protocol, string name)
     {
-        var lines = snmp.Split('\n').Where(l => l.StartsWith("Udp:", StringComparison.Ordinal)).ToList();
+        var prefix = protocol + ":";
+        var lines = snmp.Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal)).ToList();
         if (lines.Count < 2)
-            throw new BenchException("/proc/net/snmp has no Udp lines");
+            throw new BenchException($"/proc/net/snmp has no {protocol} lines");
         var names = lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
         var values = lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        long Get(string n)
-        {
-            int i = Array.IndexOf(names, n);
-            return i > 0 && i < values.Length ? long.Parse(values[i], CultureInfo.InvariantCulture) : 0;
-        }
-        return (Get("InDatagrams"), Get("RcvbufErrors"));
+        int i = Array.IndexOf(names, name);
+        // Tcp MaxConn is -1 ("dynamic"), so values may be signed.
+        return i > 0 && i < values.Length ? long.Parse(values[i], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) : 0;
     }
 
     private static MachineInfo DescribeMachine()

@@ -21,11 +21,10 @@ internal sealed record ProcCounters(
     /// <summary>Reads the counters for <paramref name="pids"/> (processes that vanished count as zero).</summary>
     public static ProcCounters Read(IReadOnlyList<int> pids)
     {
-        double cpu = 0;
+        double cpu = CpuSecondsOf(pids);
         long vcs = 0, ivcs = 0;
         foreach (var pid in pids)
         {
-            cpu += ReadProcessCpuSeconds(pid);
             var (v, iv) = ThreadSwitches(pid);
             vcs += v;
             ivcs += iv;
@@ -42,6 +41,9 @@ internal sealed record ProcCounters(
         MachineBusySeconds - before.MachineBusySeconds,
         MachineSoftirqSeconds - before.MachineSoftirqSeconds,
         MachineContextSwitches - before.MachineContextSwitches);
+
+    /// <summary>utime + stime of <paramref name="pids"/> together (processes that vanished count as zero).</summary>
+    public static double CpuSecondsOf(IReadOnlyList<int> pids) => pids.Sum(ReadProcessCpuSeconds);
 
     /// <summary>utime + stime of the whole process (all threads, live and exited).</summary>
     public static double ReadProcessCpuSeconds(int pid)

@@ -48,7 +48,10 @@ internal sealed class SyscallTracer
         return new SyscallTracer(Kind.None, "syscalls not counted: neither perf with tracefs nor strace is available");
     }
 
-    /// <summary>Starts counting syscalls of <paramref name="pids"/> (all their threads) for <paramref name="seconds"/>.</summary>
+    /// <summary>
+    /// Starts counting syscalls of <paramref name="pids"/> (all their threads) for <paramref name="seconds"/>. One
+    /// session per daemon when the daemons are to be told apart: perf stat -p sums over its pids, and strace -c too.
+    /// </summary>
     public Session Start(IReadOnlyList<int> pids, int seconds, IReadOnlyList<string> breakdown)
     {
         var pidList = string.Join(',', pids.Select(p => p.ToString(CultureInfo.InvariantCulture)));
@@ -71,7 +74,36 @@ internal sealed class SyscallTracer
     }
 
     /// <summary>Syscall totals of one traced pass.</summary>
-    internal sealed record Counts(long Total, IReadOnlyDictionary<string, long> ByName);
+    /// <param name="ListsEverySyscall">
+    /// strace's table names every syscall made, so a name it lacks was called 0 times; perf counts only the
+    /// tracepoints it was given that exist here, so a name it lacks was not counted at all.
+    /// </param>
+    internal sealed record Counts(long Total, IReadOnlyDictionary<string, long> ByName, bool ListsEverySyscall)
+    {
+        /// <summary>Calls of <paramref name="names"/> together; null when one of them was not counted.</summary>
+        public long? Sum(IEnumerable<string> names)
+        {
+            long sum = 0;
+            foreach (var name in names)
+            {
+                if (ByName.TryGetValue(name, out long n))
+                    sum += n;
+                else if (!ListsEverySyscall)
+                    return null;
+            }
+            return sum;
+        }
+
+        /// <summary>Both sets of counts together (two daemons traced in two sessions).</summary>
+        public Counts Plus(Counts other)
+        {
+            var byName = new Dictionary<string, long>(ByName, StringComparer.Ordinal);
+            foreach (var (name, n) in other.ByName)
+                byName[name] = byName.GetValueOrDefault(name) + n;
+            // A name missing from one perf session was not counted there, so the sum is only exhaustive if both are.
+            return new Counts(Total + other.Total, byName, ListsEverySyscall && other.ListsEverySyscall);
+        }
+    }
 
     /// <summary>A running trace; <see cref="Finish"/> waits for it and returns the counts.</summary>
     internal sealed class Session(SyscallTracer.Kind kind, BenchProcess process) : IDisposable
@@ -92,7 +124,7 @@ internal sealed class SyscallTracer
         var stat = PerfStatResult.Parse(csv);
         var byName = stat.Counts.Where(kv => kv.Key.StartsWith("syscalls:sys_enter_", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key["syscalls:sys_enter_".Length..], kv => kv.Value, StringComparer.Ordinal);
-        return new Counts(stat["raw_syscalls:sys_enter"], byName);
+        return new Counts(stat["raw_syscalls:sys_enter"], byName, ListsEverySyscall: false);
     }
 
     /// <summary>Parses strace -c's table: "% time  seconds  usecs/call  calls  errors  syscall", last line "total".</summary>
@@ -111,6 +143,6 @@ internal sealed class SyscallTracer
             else
                 byName[t[^1]] = calls;
         }
-        return new Counts(total, byName);
+        return new Counts(total, byName, ListsEverySyscall: true);
     }
 }

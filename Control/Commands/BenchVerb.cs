@@ -16,7 +16,10 @@ internal sealed class BenchVerb : IVerb
     /// <inheritdoc/>
     public IReadOnlyList<FlagSpec> Flags { get; } =
     [
-        new("modes", FlagKind.Value, $"comma-separated modes (default all: {string.Join(',', BenchModes.All.Select(m => m.Name))})", "LIST"),
+        new("modes", FlagKind.Value,
+            $"comma-separated modes, or 'all' (default: {string.Join(',', BenchModes.Default.Select(m => m.Name))}; "
+            + $"opt-in: {string.Join(',', BenchModes.All.Where(m => m.OptIn).Select(m => m.Name))}). "
+            + "Each mode takes ~40 s per repetition at the default 5 s tests: the default run ~20 min, all ~25 min", "LIST"),
         new("duration", FlagKind.Value, "length of each timed test in seconds, 1..600 (default 5; a trailing 's' is allowed)", "SECONDS"),
         new("repetitions", FlagKind.Value, "repetitions of the whole interleaved cycle, 1..50 (default 3)", "N"),
         new("out", FlagKind.Value, "output directory (default perf-results/<date>-<host>/lab)", "DIR"),

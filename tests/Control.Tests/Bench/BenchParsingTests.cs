@@ -85,6 +85,72 @@ public sealed class BenchParsingTests
     }
 
     [Test]
+    public void A_syscall_perf_did_not_count_is_unknown_but_one_strace_did_not_list_was_not_made()
+    {
+        var perf = SyscallTracer.FromPerf("""
+            1000,,raw_syscalls:sys_enter,1000,100.00,,
+            300,,syscalls:sys_enter_read,1000,100.00,,
+            <not counted>,,syscalls:sys_enter_sendmmsg,0,100.00,,
+            """);
+        Assert.That(perf.Sum(["read", "sendmmsg"]), Is.EqualTo(300));
+        Assert.That(perf.Sum(["read", "sendto"]), Is.Null, "perf had no tracepoint for sendto");
+        var strace = SyscallTracer.ParseStrace("""
+             40.00    0.000400           1       400           read
+            100.00    0.001000           1       400           total
+            """);
+        Assert.That(strace.Sum(["read", "sendto"]), Is.EqualTo(400));
+    }
+
+    [Test]
+    public void Counts_of_two_sessions_add_up_and_stay_exhaustive_only_if_both_are()
+    {
+        var a = new SyscallTracer.Counts(10, new Dictionary<string, long> { ["read"] = 4, ["write"] = 1 }, ListsEverySyscall: true);
+        var b = new SyscallTracer.Counts(7, new Dictionary<string, long> { ["read"] = 2, ["sendmmsg"] = 3 }, ListsEverySyscall: false);
+        var sum = a.Plus(b);
+        Assert.That((sum.Total, sum.ByName["read"], sum.ByName["write"], sum.ByName["sendmmsg"]), Is.EqualTo((17L, 6L, 1L, 3L)));
+        Assert.That(sum.ListsEverySyscall, Is.False);
+        Assert.That(a.Plus(a).ListsEverySyscall, Is.True);
+    }
+
+    [Test]
+    public void Sender_io_per_segment_counts_tun_reads_and_every_kind_of_udp_send_only()
+    {
+        var sender = new SyscallTracer.Counts(5000, new Dictionary<string, long>
+        {
+            ["read"] = 100, ["sendto"] = 1, ["sendmsg"] = 2, ["sendmmsg"] = 97,
+            ["write"] = 1500, ["recvmmsg"] = 900, ["poll"] = 400, // the ACKs' way back and idle time: not in it
+        }, ListsEverySyscall: false);
+        Assert.That(TracedPass.SenderIoPerSegment(sender, 4000), Is.EqualTo(200 / 4000.0));
+        Assert.That(TracedPass.SenderIoPerSegment(sender, 0), Is.Null);
+        var noSendto = new SyscallTracer.Counts(10, new Dictionary<string, long> { ["read"] = 5, ["sendmsg"] = 0, ["sendmmsg"] = 5 }, ListsEverySyscall: false);
+        Assert.That(TracedPass.SenderIoPerSegment(noSendto, 100), Is.Null, "a send the tracer could not count must not read as zero");
+    }
+
+    [Test]
+    public void Syscalls_per_packet_divide_by_inner_packets_both_ways()
+    {
+        var both = new SyscallTracer.Counts(6000, new Dictionary<string, long>(), ListsEverySyscall: true);
+        Assert.That(TracedPass.SyscallsPerPacket(both, 800, 200), Is.EqualTo(6.0));
+        Assert.That(TracedPass.SyscallsPerPacket(both, 0, 0), Is.Null);
+        Assert.That(TracedPass.SyscallsPerPacket(both with { Total = 0 }, 800, 200), Is.Null);
+    }
+
+    [Test]
+    public void Tcp_out_segments_are_read_by_column_name_past_a_negative_max_conn()
+    {
+        const string snmp = """
+            Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors
+            Tcp: 1 200 120000 -1 12 3 0 1 2 987654 1234567 42 0 5 0
+            Udp: InDatagrams NoPorts
+            Udp: 1 2
+            """;
+        Assert.That(LabBenchmark.SnmpValue(snmp, "Tcp", "OutSegs"), Is.EqualTo(1234567L));
+        Assert.That(LabBenchmark.SnmpValue(snmp, "Tcp", "MaxConn"), Is.EqualTo(-1L));
+        Assert.That(LabBenchmark.SnmpValue(snmp, "Tcp", "NoSuchColumn"), Is.Zero);
+        Assert.That(() => LabBenchmark.SnmpValue(snmp, "Icmp", "InMsgs"), Throws.TypeOf<BenchException>().With.Message.Contains("Icmp"));
+    }
+
+    [Test]
     public void Udp_snmp_counters_are_read_by_column_name()
     {
         const string snmp = "Ip: Forwarding DefaultTTL\nIp: 1 64\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 1234 5 6 7 89 0\n";
@@ -140,7 +206,9 @@ public sealed class BenchParsingTests
     {
         var smoke = new BenchOptions { Smoke = true, Repetitions = 5, Duration = TimeSpan.FromSeconds(30) }.Resolve();
         Assert.That((smoke.Repetitions, smoke.Duration, smoke.UdpGenerators), Is.EqualTo((1, TimeSpan.FromSeconds(1), 1)));
-        Assert.That(smoke.Modes, Is.EqualTo(BenchModes.All.Select(m => m.Name)));
+        Assert.That(smoke.Modes, Is.EqualTo(BenchModes.Default.Select(m => m.Name)));
+        Assert.That(new BenchOptions { Modes = ["udp-batch", "all"] }.Resolve().Modes, Is.EqualTo(BenchModes.All.Select(m => m.Name)));
+        Assert.That(new BenchOptions { Modes = ["udp-batch", "plain", "udp-batch"] }.Resolve().Modes, Is.EqualTo(new[] { "udp-batch", "plain" }));
         Assert.That(smoke.OutputDirectory, Does.EndWith(Path.Combine(Environment.MachineName, "lab")));
         Assert.That(() => new BenchOptions { Modes = ["plain", "warp-drive"] }.Resolve(),
             Throws.TypeOf<BenchException>().With.Message.Contains("warp-drive"));
@@ -155,6 +223,64 @@ public sealed class BenchParsingTests
         Assert.That(BenchModes.All.Select(m => m.Name), Is.Unique);
         Assert.That(BenchModes.All.All(m => (m.Daemon is null) != (m.Kernel is null)));
         Assert.That(BenchModes.All.Select(m => m.Name), Is.SupersetOf(new[] { "plain", "kernel-vxlan", "udp-per-packet" }));
+    }
+
+    [Test]
+    public void Batch_modes_and_their_variants_compare_against_the_per_packet_mode_of_their_backend()
+    {
+        var names = new[] { "udp-batch", "vxlan-batch", "udp-batch-no-tso", "udp-batch-no-gso", "udp-batch-no-mmsg", "udp-batch-threads" };
+        Assert.That(BenchModes.Default.Select(m => m.Name), Is.SupersetOf(names.Append("kernel-vxlan").Append("udp-per-packet").Append("vxlan-per-packet")));
+        foreach (var mode in BenchModes.All.Where(m => m.Baseline is not null))
+        {
+            var baseline = BenchModes.Find(mode.Baseline!);
+            Assert.That(baseline?.Daemon?.Arguments, Is.EqualTo(new[] { "--io", "per-packet" }), mode.Name);
+            Assert.That(baseline!.Daemon!.Backend, Is.EqualTo(mode.Daemon!.Backend), mode.Name);
+        }
+        Assert.That(names.Select(n => BenchModes.Find(n)!.Baseline), Has.All.Not.Null);
+        // Each variant differs from the default by exactly one switch, so its gap to udp-batch is that technique's worth.
+        foreach (var variant in new[] { "udp-batch-no-tso", "udp-batch-no-gso", "udp-batch-no-mmsg" })
+            Assert.That(BenchModes.Find(variant)!.Daemon!.Arguments.Except(BenchModes.Find("udp-batch")!.Daemon!.Arguments).Count(), Is.EqualTo(1), variant);
+        Assert.That(BenchModes.Default, Has.None.Matches<BenchMode>(m => m.OptIn));
+    }
+
+    [Test]
+    public void Ratios_compare_medians_with_the_baseline_and_kernel_vxlan_of_the_same_run()
+    {
+        static ModeResult Mode(string name, bool daemon, string? baseline, double tcp, double cpu, double sender, double machine) =>
+            new(name, name, daemon, 28)
+            {
+                Baseline = baseline,
+                Summary =
+                {
+                    [BenchMetric.Tcp1Gbps] = new(tcp, tcp, tcp, 1),
+                    [BenchMetric.DataplaneCpuPerGb] = new(cpu, cpu, cpu, 1),
+                    [BenchMetric.SenderCpuPerGb] = new(sender, sender, sender, 1),
+                    [BenchMetric.MachineCpuPerGb] = new(machine, machine, machine, 1),
+                },
+            };
+        var ran = new List<ModeResult>
+        {
+            Mode("kernel-vxlan", false, null, 10, 0.5, 0, 1),
+            Mode("udp-per-packet", true, null, 0.5, 18, 9, 22),
+            Mode("udp-batch", true, "udp-per-packet", 1.0, 6, 3, 11),
+            Mode("vxlan-batch", true, "vxlan-per-packet", 1.0, 6, 3, 11),
+        };
+        var rows = ModeRatios.Of(ran).ToDictionary(r => r.Mode);
+        Assert.That(rows.Keys, Is.EqualTo(new[] { "udp-per-packet", "udp-batch", "vxlan-batch" }), "daemon modes only, in run order");
+        Assert.That(rows["udp-batch"], Is.EqualTo(new ModeRatios("udp-batch", "udp-per-packet", 2.0, 6 / 18.0, 3 / 9.0, 0.1, 11.0)));
+        Assert.That(rows["udp-per-packet"].Tcp1VsBaseline, Is.Null, "a baseline has no baseline");
+        Assert.That(rows["vxlan-batch"] with { Tcp1VsKernel = null, MachineCpuVsKernel = null }, Is.EqualTo(new ModeRatios("vxlan-batch", null, null, null, null, null, null)),
+            "its baseline did not run");
+
+        var report = BenchReport.Render(new BenchResults
+        {
+            Started = DateTimeOffset.UnixEpoch,
+            Machine = new MachineInfo("h", "k", "c", 2, "0.0 0.0 0.0", []),
+            Settings = new BenchRunSettings(ran.Select(m => m.Name).ToList(), 5, 1, 1, false),
+            Modes = ran,
+        }, []);
+        Assert.That(report, Does.Contain("| `udp-batch` | `udp-per-packet` | 2× | 0.333× | 0.333× | 0.100× | 11× |"));
+        Assert.That(report, Does.Contain("## Modes not in this run").And.Contain("`udp-per-packet-threads`").And.Contain("opt-in"));
     }
 
     private static byte[] Frame(int ipTotalLength)
