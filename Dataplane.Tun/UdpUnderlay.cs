@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Dataplane.Devices;
 using Dataplane.Buffers;
 using Dataplane.Diagnostics;
+using Dataplane.Offload;
 using Dataplane.Packets;
 using Dataplane.Tun.Interop;
 
@@ -47,18 +48,20 @@ public sealed unsafe class UdpUnderlay : IUnderlay, IDisposable
     private readonly MMsgHdr* _receiveMessages;
     private readonly IOVector* _receiveIov;
     private readonly SockAddrIn* _receiveNames;
+    private readonly byte* _receiveControl;
     private volatile bool _gso;
     private long _gsoFallbacks;
     private long _sendErrors;
     private long _receiveErrors;
     private long _truncated;
 
-    private UdpUnderlay(SafeFdHandle fd, UnderlayEndpoint local, int batchSize, bool gso)
+    private UdpUnderlay(SafeFdHandle fd, UnderlayEndpoint local, int batchSize, bool gso, bool gro)
     {
         _fd = fd;
         LocalEndpoint = local;
         BatchSize = Math.Max(1, batchSize);
         _gso = gso;
+        ReceiveOffload = gro;
         _sendMessages = (MMsgHdr*)NativeMemory.AllocZeroed(SendVector, (nuint)sizeof(MMsgHdr));
         _sendIov = (IOVector*)NativeMemory.AllocZeroed(SendIovecs, (nuint)sizeof(IOVector));
         _sendNames = (SockAddrIn*)NativeMemory.AllocZeroed(SendVector, (nuint)sizeof(SockAddrIn));
@@ -66,6 +69,7 @@ public sealed unsafe class UdpUnderlay : IUnderlay, IDisposable
         _receiveMessages = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)BatchSize, (nuint)sizeof(MMsgHdr));
         _receiveIov = (IOVector*)NativeMemory.AllocZeroed((nuint)BatchSize, (nuint)sizeof(IOVector));
         _receiveNames = (SockAddrIn*)NativeMemory.AllocZeroed((nuint)BatchSize, (nuint)sizeof(SockAddrIn));
+        _receiveControl = (byte*)NativeMemory.AllocZeroed((nuint)BatchSize, CmsgSpace);
     }
 
     /// <summary>
@@ -97,7 +101,9 @@ public sealed unsafe class UdpUnderlay : IUnderlay, IDisposable
             }
             // Probe UDP_SEGMENT (getsockopt answers since 4.18; performance.md §1.2, wireguard-go's supportsUDPOffload).
             bool gso = options.SegmentationOffload && Libc.GetSockOpt(fd, Libc.SOL_UDP, Libc.UDP_SEGMENT, out _) == 0;
-            return new UdpUnderlay(fd, UdpSocket.LocalEndpoint(fd, $"UDP {local}"), options.BatchSize, gso);
+            // GRO only with batch receives: the per-packet path reads with recvfrom and has no control messages.
+            bool gro = options.ReceiveOffload && options.BatchSize > 1 && Libc.SetSockOpt(fd, Libc.SOL_UDP, Libc.UDP_GRO, 1) == 0;
+            return new UdpUnderlay(fd, UdpSocket.LocalEndpoint(fd, $"UDP {local}"), options.BatchSize, gso, gro);
         }
         catch
         {
@@ -120,6 +126,9 @@ public sealed unsafe class UdpUnderlay : IUnderlay, IDisposable
 
     /// <inheritdoc/>
     public long GsoFallbacks => Interlocked.Read(ref _gsoFallbacks);
+
+    /// <inheritdoc/>
+    public bool ReceiveOffload { get; }
 
     /// <summary>Sends the kernel refused (counted drops).</summary>
     public long SendErrors => Interlocked.Read(ref _sendErrors);
@@ -220,8 +229,8 @@ public sealed unsafe class UdpUnderlay : IUnderlay, IDisposable
             h.NameLength = (uint)sizeof(SockAddrIn);
             h.Iov = &_receiveIov[i];
             h.IovLength = 1;
-            h.Control = null;
-            h.ControlLength = 0;
+            h.Control = ReceiveOffload ? _receiveControl + i * CmsgSpace : null;
+            h.ControlLength = ReceiveOffload ? (nuint)CmsgSpace : 0;
             h.Flags = 0;
         }
         while (true)
@@ -252,6 +261,14 @@ public sealed unsafe class UdpUnderlay : IUnderlay, IDisposable
                     }
                     packet.SetLength((int)m.Length);
                     packet.Peer = _receiveNames[i].ToEndpoint();
+                    if (ReceiveOffload && m.Header.ControlLength >= CmsgHeader + sizeof(int))
+                    {
+                        // udp_cmsg_recv: SOL_UDP/UDP_GRO with the segment size (an int) when the kernel coalesced.
+                        byte* c = (byte*)m.Header.Control;
+                        int gsoSize = *(int*)(c + CmsgHeader);
+                        if (*(int*)(c + 8) == Libc.SOL_UDP && *(int*)(c + 12) == Libc.UDP_GRO && gsoSize > 0 && gsoSize < packet.Length)
+                            packet.Offload = new VirtioNetHeader(0, GsoType.UdpL4, 0, (ushort)gsoSize, 0, 0);
+                    }
                 }
                 count = n;
                 return IoResult.Ok;
@@ -437,6 +454,7 @@ public sealed unsafe class UdpUnderlay : IUnderlay, IDisposable
         NativeMemory.Free(_receiveMessages);
         NativeMemory.Free(_receiveIov);
         NativeMemory.Free(_receiveNames);
+        NativeMemory.Free(_receiveControl);
     }
 
     private IoResult SendOne(ReadOnlySpan<byte> datagram, UnderlayEndpoint peer, int tos)

@@ -57,4 +57,11 @@ public sealed record UdpUnderlayOptions
     /// checksum), it turns itself off for the socket and the datagrams go out one by one.
     /// </summary>
     public bool SegmentationOffload { get; init; }
+
+    /// <summary>
+    /// Receive GRO trains (UDP_GRO, Linux 5.0+) in batch receives: the kernel hands over several same-flow datagrams in
+    /// one buffer (what a UDP_SEGMENT sender such as ours built), described by <see cref="Dataplane.Buffers.PacketBuffer.Offload"/>
+    /// (UdpL4, GsoSize = datagram size). Refused by the kernel, it stays off (<see cref="UdpUnderlay.ReceiveOffload"/>).
+    /// </summary>
+    public bool ReceiveOffload { get; init; }
 }

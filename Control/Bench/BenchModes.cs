@@ -32,6 +32,8 @@ internal static class BenchModes
             Daemon: new("udp", ["--io", "batch", "--tun-tso=false"], ["--tun-tso"]), Baseline: UdpBaseline),
         new("udp-batch-no-gso", "udp-batch without UDP GSO (--udp-gso=false): a super-packet's datagrams go out as separate messages of one sendmmsg", 28,
             Daemon: new("udp", ["--io", "batch", "--udp-gso=false"], ["--udp-gso"]), Baseline: UdpBaseline),
+        new("udp-batch-no-gro", "udp-batch without UDP GRO on the receiving socket (--udp-gro=false): a peer's GSO train arrives datagram by datagram", 28,
+            Daemon: new("udp", ["--io", "batch", "--udp-gro=false"], ["--udp-gro"]), Baseline: UdpBaseline),
         new("udp-batch-no-mmsg", "udp-batch with one packet per system call (--mmsg=false): one TUN read (still a super-packet with TSO), one UDP message (still a GSO train) and one receive per call", 28,
             Daemon: new("udp", ["--io", "batch", "--mmsg=false"], ["--mmsg"]), Baseline: UdpBaseline),
         new("udp-batch-threads", "udp-batch with a thread per direction (--io batch-threads)", 28,
@@ -45,7 +47,7 @@ internal static class BenchModes
     /// <summary>
     /// What <c>dataplane bench</c> runs without <c>--modes</c>. The per-packet thread modes are opt-in: the
     /// 2026-11-25 run answered what a thread per direction buys, and at ~40 s per mode and repetition the ten
-    /// default modes × 3 repetitions already take ~20 minutes.
+    /// default modes × 3 repetitions already take ~22 minutes.
     /// </summary>
     public static IReadOnlyList<BenchMode> Default => All.Where(m => !m.OptIn).ToList();
 

@@ -27,6 +27,7 @@ internal static class RunFlags
         new("tun-tso", FlagKind.Bool, "batch modes: TUN with IFF_VNET_HDR and TCP segmentation offload, 64 KiB reads split in userspace (default true)"),
         new("tun-uso", FlagKind.Bool, "batch modes: UDP segmentation offload on that TUN, Linux 6.2+ (default true)"),
         new("udp-gso", FlagKind.Bool, "batch modes: send a super-packet's datagrams as UDP GSO trains (UDP_SEGMENT; turns itself off where the kernel refuses it) (default true)"),
+        new("udp-gro", FlagKind.Bool, "batch modes: receive a peer's UDP GSO trains in one call (UDP_GRO, Linux 5.0+) (default true)"),
         new("mmsg", FlagKind.Bool, "batch modes: several packets per system call (sendmmsg, recvmmsg, TUN reads until empty) (default true)"),
         new("iptables-forward-rules", FlagKind.Bool, "add FLANNEL-FWD ACCEPT rules for traffic from and to the Network (default true, as flanneld)"),
         new("iptables-resync", FlagKind.Value, "resync period of the iptables rules, in seconds (default 5, as flanneld): rules someone deletes come back", "SECONDS"),

@@ -63,7 +63,8 @@ internal static class RunOptionsReader
             TunTso: o.Bool(result, "tun-tso", absent: true),
             TunUso: o.Bool(result, "tun-uso", absent: true),
             UdpGso: o.Bool(result, "udp-gso", absent: true),
-            Mmsg: o.Bool(result, "mmsg", absent: true));
+            Mmsg: o.Bool(result, "mmsg", absent: true),
+            UdpGro: o.Bool(result, "udp-gro", absent: true));
         if (io is IoMode.PerPacket or IoMode.PerPacketThreads && offloads != OffloadOptions.All)
             throw ControlException.Usage($"contradictory flags: --io {o.Value(result, "io")} uses no offloads, so --{offloads.Disabled.Split(',')[0]}=false means nothing there");
 

@@ -26,13 +26,14 @@ internal enum IoMode
 
 /// <summary>
 /// Which offloads the batch modes use; each can be turned off on its own (<c>--tun-tso</c>, <c>--tun-uso</c>,
-/// <c>--udp-gso</c>, <c>--mmsg</c>), for the benchmark's "what each technique buys" and for operators on odd kernels.
+/// <c>--udp-gso</c>, <c>--udp-gro</c>, <c>--mmsg</c>), for the benchmark's "what each technique buys" and for operators on odd kernels.
 /// </summary>
 /// <param name="TunTso">TUN with IFF_VNET_HDR and TSO4/TSO6 (and the checksum offload): 64 KiB TCP reads.</param>
 /// <param name="TunUso">USO4/USO6 on that TUN (Linux 6.2+): 64 KiB UDP reads.</param>
 /// <param name="UdpGso">UDP_SEGMENT on the socket: a super-packet's datagrams leave in one GSO message.</param>
 /// <param name="Mmsg">Batches of packets per call (sendmmsg/recvmmsg, several TUN reads per wakeup); off = one per call.</param>
-internal sealed record OffloadOptions(bool TunTso = true, bool TunUso = true, bool UdpGso = true, bool Mmsg = true)
+/// <param name="UdpGro">UDP_GRO on the socket: a peer's GSO train arrives in one receive (needs <paramref name="Mmsg"/>).</param>
+internal sealed record OffloadOptions(bool TunTso = true, bool TunUso = true, bool UdpGso = true, bool Mmsg = true, bool UdpGro = true)
 {
     /// <summary>Everything on.</summary>
     public static OffloadOptions All { get; } = new();
@@ -47,6 +48,7 @@ internal sealed record OffloadOptions(bool TunTso = true, bool TunUso = true, bo
             if (!TunUso) off.Add("tun-uso");
             if (!UdpGso) off.Add("udp-gso");
             if (!Mmsg) off.Add("mmsg");
+            if (!UdpGro) off.Add("udp-gro");
             return off.Count == 0 ? "none" : string.Join(',', off);
         }
     }

@@ -104,6 +104,7 @@ internal sealed class TunDataPath : IDataPath
                 SendBufferSize = 4 << 20,
                 BatchSize = Batched && _offloads.Mmsg ? Batch : 1,
                 SegmentationOffload = Batched && _offloads.UdpGso,
+                ReceiveOffload = Batched && _offloads.UdpGro && _offloads.Mmsg,
             });
             _peers = new PeerFilter { Enabled = _checkPeers, LocalSubnet = context.Lease.Subnet, Routes = _table };
             IEncapsulation encapsulation;
@@ -138,7 +139,7 @@ internal sealed class TunDataPath : IDataPath
             }, network, context.Lease.Subnet.Address, context.OverlayMtu, _guardRoute, _logger);
             var tun = _device.Tun;
             _name = Batched
-                ? $"{config.Backend.TypeName}, batch I/O ({(_io == IoMode.BatchThreads ? "a thread per direction" : "one thread")}; TUN offloads {(tun.Offloads == TunOffloads.None ? "none" : tun.Offloads.ToString())}, UDP GSO {(_udp.SegmentationOffload ? "on" : "off")}, batches of {tun.BatchSize} TUN reads / {_udp.BatchSize} datagrams)"
+                ? $"{config.Backend.TypeName}, batch I/O ({(_io == IoMode.BatchThreads ? "a thread per direction" : "one thread")}; TUN offloads {(tun.Offloads == TunOffloads.None ? "none" : tun.Offloads.ToString())}, UDP GSO {(_udp.SegmentationOffload ? "on" : "off")}, UDP GRO {(_udp.ReceiveOffload ? "on" : "off")}, batches of {tun.BatchSize} TUN reads / {_udp.BatchSize} datagrams)"
                 : $"{config.Backend.TypeName}, per-packet I/O{(_io == IoMode.PerPacketThreads ? ", a thread per direction" : ", one thread")}";
 
             var binding = new UnderlayBinding(encapsulation, _udp);

@@ -13,6 +13,12 @@ internal static unsafe partial class Libc
     public const int UDP_SEGMENT = 103;
 
     /// <summary>
+    /// UDP_GRO (linux/udp.h, Linux 5.0): the socket may receive several same-flow datagrams coalesced into one buffer,
+    /// with their size in a SOL_UDP/UDP_GRO control message (an int); the last may be shorter.
+    /// </summary>
+    public const int UDP_GRO = 104;
+
+    /// <summary>
     /// Segments one UDP GSO send may carry: UDP_MAX_SEGMENTS, (1 &lt;&lt; 6) since Linux 4.18 (raised to 128 in
     /// later kernels; 64 is accepted by all of them).
     /// </summary>

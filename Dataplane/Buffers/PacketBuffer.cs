@@ -18,9 +18,9 @@ public sealed class PacketBuffer
     /// <summary>Headroom a read leaves by default: enough for every encapsulation we prepend (VXLAN: 8 + 14).</summary>
     public const int DefaultHeadroom = 64;
 
-    private readonly byte[] _array;
-    private readonly int _start;
-    private readonly int _capacity;
+    private byte[] _array;
+    private int _start;
+    private int _capacity;
 
     /// <summary>Creates a standalone buffer with its own pinned array (tests and tools; the packet path rents from a pool).</summary>
     public PacketBuffer(int capacity, int headroom = DefaultHeadroom)
@@ -91,6 +91,23 @@ public sealed class PacketBuffer
     /// verdict once at the end of the batch.
     /// </summary>
     public DropReason Verdict { get; set; }
+
+    /// <summary>
+    /// Re-points this buffer at another window of a pinned array, holding <paramref name="length"/> bytes at
+    /// <paramref name="offset"/> (a view: used to walk the datagrams of a GRO train in place, one at a time; the owner of
+    /// the array keeps it alive and must not touch the window while the view is in use). Keeps Peer; clears the rest.
+    /// </summary>
+    internal void Rebind(byte[] array, int start, int capacity, int offset, int length)
+    {
+        _array = array;
+        _start = start;
+        _capacity = capacity;
+        Offset = offset;
+        Length = length;
+        OuterTos = 0;
+        Offload = default;
+        Verdict = DropReason.None;
+    }
 
     /// <summary>Empties the buffer and puts the packet start <paramref name="headroom"/> bytes into the window.</summary>
     public void Reset(int headroom = DefaultHeadroom)

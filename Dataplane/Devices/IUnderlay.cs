@@ -23,6 +23,12 @@ public interface IUnderlay
     long GsoFallbacks { get; }
 
     /// <summary>
+    /// True when a receive may return a GRO train: several same-sender datagrams of one size (the last may be shorter)
+    /// in one buffer, described by <see cref="PacketBuffer.Offload"/> (GsoType UdpL4, GsoSize = the datagram size).
+    /// </summary>
+    bool ReceiveOffload { get; }
+
+    /// <summary>
     /// Sends every message of <paramref name="batch"/>, setting each message's verdict (None, or IoError with its errno).
     /// Waits for room when the socket buffer is full (backpressure). Returns Closed once cancelled, otherwise Ok.
     /// </summary>

@@ -33,6 +33,8 @@ public sealed class InboundPump
     private readonly VxlanArpResponder? _arp;
     private readonly ushort _arpReplyPort;
     private readonly DatagramBatch _arpReplies = new(maxMessages: 1, maxFragments: 2);
+    // A view that walks the datagrams of a GRO train in place (see DeliverTrain); never owns memory.
+    private PacketBuffer _segment = new(PacketBuffer.DefaultHeadroom + 1);
 
     /// <summary>Creates the pump for one socket.</summary>
     /// <param name="binding">The socket and the format it carries.</param>
@@ -104,6 +106,14 @@ public sealed class InboundPump
         for (int i = 0; i < packets.Length; i++)
         {
             var packet = packets[i];
+            if (packet.Verdict == DropReason.None && packet.Offload.GsoSize > 0 && packet.Length > packet.Offload.GsoSize)
+            {
+                // A GRO train: what came before it goes first (order), then its datagrams one by one.
+                WriteToTun(packets[..passing]);
+                passing = 0;
+                DeliverTrain(packet);
+                continue;
+            }
             Received.Add(packet.Length);
             bool consumed = false;
             var reason = packet.Verdict != DropReason.None ? packet.Verdict : Classify(packet, out consumed);
@@ -114,14 +124,43 @@ public sealed class InboundPump
             }
             if (consumed)
                 continue;
-            // Stable compaction: swap the passing buffer forward; the ones it passes over are done with.
+            // Stable compaction: swap the passing buffer forward; the ones it passes over are done with (every index
+            // below i has been handled, so the front of the span is free to reuse).
             (packets[passing], packets[i]) = (packets[i], packets[passing]);
             passing++;
         }
-        if (passing == 0)
-            return;
-        var toWrite = packets[..passing];
-        if (_tun.Write(toWrite).Status == IoStatus.Closed)
+        WriteToTun(packets[..passing]);
+    }
+
+    /// <summary>
+    /// The datagrams of one GRO train (UDP_GRO coalesced same-size datagrams into <paramref name="train"/>), each
+    /// handled and written in order through a view over the train's memory: no copy. A datagram's decapsulation and
+    /// the TUN's offload header may overwrite the bytes just before it, which belong to datagrams already written; the
+    /// first one has the buffer's own headroom. Every datagram gets every check a single one gets.
+    /// </summary>
+    private void DeliverTrain(PacketBuffer train)
+    {
+        int size = train.Offload.GsoSize;
+        int first = train.WindowStart + train.Offset;
+        var view = _segment;
+        for (int at = 0; at < train.Length; at += size)
+        {
+            int length = Math.Min(size, train.Length - at);
+            int headroom = PacketBuffer.DefaultHeadroom;
+            view.Rebind(train.Array, first + at - headroom, headroom + length, headroom, length);
+            view.Peer = train.Peer;
+            Received.Add(length);
+            var reason = Classify(view, out bool consumed);
+            if (reason != DropReason.None)
+                _drops.Increment(reason);
+            else if (!consumed)
+                WriteToTun(new Span<PacketBuffer>(ref _segment));
+        }
+    }
+
+    private void WriteToTun(Span<PacketBuffer> toWrite)
+    {
+        if (toWrite.IsEmpty || _tun.Write(toWrite).Status == IoStatus.Closed)
             return;
         foreach (var packet in toWrite)
         {

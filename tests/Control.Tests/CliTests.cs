@@ -205,7 +205,7 @@ public class CliTests
     public void Default_io_mode_is_batch_with_every_offload()
     {
         Assert.That(new RunOptions().Io, Is.EqualTo(IoMode.Batch));
-        Assert.That(new RunOptions().Offloads, Is.EqualTo(new OffloadOptions(TunTso: true, TunUso: true, UdpGso: true, Mmsg: true)));
+        Assert.That(new RunOptions().Offloads, Is.EqualTo(new OffloadOptions(TunTso: true, TunUso: true, UdpGso: true, Mmsg: true, UdpGro: true)));
         Assert.That(new OffloadOptions(UdpGso: false, Mmsg: false).Disabled, Is.EqualTo("udp-gso,mmsg"));
     }
 }

@@ -20,7 +20,7 @@ public class LinuxUnderlayConformanceTests : UnderlayConformance
         }
     }
 
-    protected override Pair Create(int batchSize, bool gso)
+    protected override Pair Create(int batchSize, bool gso, bool gro = false)
     {
         Prerequisites.RequireNetns();
         var scope = new NetnsScope();
@@ -32,10 +32,12 @@ public class LinuxUnderlayConformanceTests : UnderlayConformance
                 LocalEndpoint = new UnderlayEndpoint(address, 8285),
                 BatchSize = batchSize,
                 SegmentationOffload = gso,
+                ReceiveOffload = gro,
             }));
             var a = Open(na, TunTestNet.NodeA);
             var b = Open(nb, TunTestNet.NodeB);
             Assert.That(a.SegmentationOffload, Is.EqualTo(gso), "UDP_SEGMENT is available on this kernel (4.18+)");
+            Assert.That(b.ReceiveOffload, Is.EqualTo(gro && batchSize > 1), "UDP_GRO is available on this kernel (5.0+)");
             return new Pair(a, a.LocalEndpoint, b, b.LocalEndpoint, new Teardown(scope, a, b));
         }
         catch

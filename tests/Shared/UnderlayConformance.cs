@@ -12,11 +12,12 @@ namespace Dataplane.Testing;
 /// </summary>
 public abstract class UnderlayConformance
 {
+
     /// <summary>Two connected underlays: <c>A</c> sends to <c>BEndpoint</c>, where <c>B</c> receives; disposing tears them down.</summary>
     protected sealed record Pair(IUnderlay A, UnderlayEndpoint AEndpoint, IUnderlay B, UnderlayEndpoint BEndpoint, IDisposable Scope);
 
-    /// <summary>Builds a pair with the given receive batch size and GSO setting.</summary>
-    protected abstract Pair Create(int batchSize, bool gso);
+    /// <summary>Builds a pair with the given receive batch size, GSO (sender) and GRO (receiver) settings.</summary>
+    protected abstract Pair Create(int batchSize, bool gso, bool gro = false);
 
     private static byte[] Bytes(int length, int seed)
     {
@@ -33,11 +34,22 @@ public abstract class UnderlayConformance
         return p;
     }
 
-    /// <summary>Receives until <paramref name="want"/> datagrams arrived or 5 s passed (polling, never blocking forever).</summary>
-    private static List<(byte[] Data, UnderlayEndpoint From, DropReason Verdict)> ReceiveAll(IUnderlay b, int want, int batch)
+    /// <summary>GRO trains seen by the last <see cref="ReceiveAll"/>.</summary>
+    private int _trains;
+
+    /// <summary>
+    /// Receives until <paramref name="want"/> datagrams arrived or 5 s passed (polling, never blocking forever); a GRO
+    /// train counts as its datagrams, cut at its segment size.
+    /// </summary>
+    private List<(byte[] Data, UnderlayEndpoint From, DropReason Verdict)> ReceiveAll(IUnderlay b, int want, int batch)
     {
+        _trains = 0;
         var got = new List<(byte[], UnderlayEndpoint, DropReason)>();
         var buffers = Enumerable.Range(0, batch).Select(_ => new PacketBuffer(PacketBuffer.DefaultHeadroom + 2000)).ToArray();
+        var large = Enumerable.Range(0, batch).Select(_ => new PacketBuffer(PacketBufferPool.LargeBufferSize)).ToArray();
+        bool gro = b.ReceiveOffload;
+        if (gro)
+            buffers = large;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
         while (got.Count < want && DateTime.UtcNow < deadline)
         {
@@ -52,7 +64,18 @@ public abstract class UnderlayConformance
                 continue;
             }
             for (int i = 0; i < n; i++)
-                got.Add((buffers[i].Data.ToArray(), buffers[i].Peer, buffers[i].Verdict));
+            {
+                var p = buffers[i];
+                int size = p.Offload.GsoSize;
+                if (size > 0 && p.Length > size)
+                {
+                    _trains++;
+                    for (int at = 0; at < p.Length; at += size)
+                        got.Add((p.Data.Slice(at, Math.Min(size, p.Length - at)).ToArray(), p.Peer, p.Verdict));
+                    continue;
+                }
+                got.Add((p.Data.ToArray(), p.Peer, p.Verdict));
+            }
         }
         return got;
     }
@@ -110,6 +133,30 @@ public abstract class UnderlayConformance
         var got = ReceiveAll(pair.B, expected.Count, 8);
         Assert.That(got.Select(g => g.Data), Is.EqualTo(expected), "every datagram, whole and in order");
         Assert.That(got.Select(g => g.From), Is.All.EqualTo(pair.AEndpoint));
+    }
+
+    [Test]
+    public void With_gro_a_gso_train_arrives_as_one_train_of_the_same_datagrams()
+    {
+        var pair = Create(batchSize: 8, gso: true, gro: true);
+        using var scope = pair.Scope;
+        Assert.That(pair.B.ReceiveOffload, Is.True);
+        var batch = new DatagramBatch();
+        var arena = GC.AllocateArray<byte>(64 * 1024, pinned: true);
+        for (int i = 0; i < arena.Length; i++)
+            arena[i] = (byte)(i * 13);
+        var expected = new List<byte[]>();
+        for (int i = 0; i < 20; i++)
+        {
+            int length = i == 19 ? 700 : 1400;
+            Assert.That(batch.TryAddSegment(pair.BEndpoint, 0, allowGso: true, new DatagramBatch.Fragment(arena, i * 1400, length), default), Is.True);
+            expected.Add(arena.AsSpan(i * 1400, length).ToArray());
+        }
+        Assert.That(batch.Count, Is.EqualTo(1));
+        Assert.That(pair.A.Send(batch).IsOk);
+        var got = ReceiveAll(pair.B, expected.Count, 8);
+        Assert.That(got.Select(g => g.Data), Is.EqualTo(expected));
+        Assert.That(_trains, Is.GreaterThanOrEqualTo(1), "coalesced into a train, segment size in the control message");
     }
 
     [Test]

@@ -228,7 +228,7 @@ public sealed class BenchParsingTests
     [Test]
     public void Batch_modes_and_their_variants_compare_against_the_per_packet_mode_of_their_backend()
     {
-        var names = new[] { "udp-batch", "vxlan-batch", "udp-batch-no-tso", "udp-batch-no-gso", "udp-batch-no-mmsg", "udp-batch-threads" };
+        var names = new[] { "udp-batch", "vxlan-batch", "udp-batch-no-tso", "udp-batch-no-gso", "udp-batch-no-gro", "udp-batch-no-mmsg", "udp-batch-threads" };
         Assert.That(BenchModes.Default.Select(m => m.Name), Is.SupersetOf(names.Append("kernel-vxlan").Append("udp-per-packet").Append("vxlan-per-packet")));
         foreach (var mode in BenchModes.All.Where(m => m.Baseline is not null))
         {
@@ -238,7 +238,7 @@ public sealed class BenchParsingTests
         }
         Assert.That(names.Select(n => BenchModes.Find(n)!.Baseline), Has.All.Not.Null);
         // Each variant differs from the default by exactly one switch, so its gap to udp-batch is that technique's worth.
-        foreach (var variant in new[] { "udp-batch-no-tso", "udp-batch-no-gso", "udp-batch-no-mmsg" })
+        foreach (var variant in new[] { "udp-batch-no-tso", "udp-batch-no-gso", "udp-batch-no-gro", "udp-batch-no-mmsg" })
             Assert.That(BenchModes.Find(variant)!.Daemon!.Arguments.Except(BenchModes.Find("udp-batch")!.Daemon!.Arguments).Count(), Is.EqualTo(1), variant);
         Assert.That(BenchModes.Default, Has.None.Matches<BenchMode>(m => m.OptIn));
     }

@@ -12,11 +12,11 @@ public class FakeUnderlayConformanceTests : UnderlayConformance
         }
     }
 
-    protected override Pair Create(int batchSize, bool gso)
+    protected override Pair Create(int batchSize, bool gso, bool gro = false)
     {
         var net = new InMemoryNetwork();
-        var a = net.Bind("198.18.0.1", 8285, batchSize, gso);
-        var b = net.Bind("198.18.0.2", 8285, batchSize, gso);
+        var a = net.Bind("198.18.0.1", 8285, batchSize, gso, gro);
+        var b = net.Bind("198.18.0.2", 8285, batchSize, gso, gro);
         return new Pair(a, a.Local, b, b.Local, new Nothing());
     }
 }

@@ -11,9 +11,9 @@ internal sealed class InMemoryNetwork
 {
     private readonly ConcurrentDictionary<UnderlayEndpoint, InMemoryUnderlay> _sockets = new();
 
-    public InMemoryUnderlay Bind(string address, ushort port, int batchSize = 8, bool gso = false)
+    public InMemoryUnderlay Bind(string address, ushort port, int batchSize = 8, bool gso = false, bool gro = false)
     {
-        var s = new InMemoryUnderlay(this, new UnderlayEndpoint(Ipv4Address.Parse(address), port), batchSize, gso);
+        var s = new InMemoryUnderlay(this, new UnderlayEndpoint(Ipv4Address.Parse(address), port), batchSize, gso, gro);
         _sockets[s.Local] = s;
         return s;
     }
@@ -29,7 +29,7 @@ internal sealed class InMemoryNetwork
 /// A fake UDP socket. Sends take a batch apart the way the wire does: every datagram of a GSO train arrives on its own
 /// (the kernel segments before the wire). It records each message's shape so tests can assert how the pump batched.
 /// </summary>
-internal sealed class InMemoryUnderlay(InMemoryNetwork network, UnderlayEndpoint local, int batchSize, bool gso) : IUnderlay
+internal sealed class InMemoryUnderlay(InMemoryNetwork network, UnderlayEndpoint local, int batchSize, bool gso, bool gro = false) : IUnderlay
 {
     private readonly BlockingCollection<(UnderlayEndpoint From, byte[] Payload, byte Tos)> _inbox = new();
     private readonly CancellationTokenSource _cancel = new();
@@ -42,11 +42,16 @@ internal sealed class InMemoryUnderlay(InMemoryNetwork network, UnderlayEndpoint
 
     public long GsoFallbacks => 0;
 
+    public bool ReceiveOffload => gro;
+
     /// <summary>TOS values of the datagrams sent, in order.</summary>
     public ConcurrentQueue<byte> SentTos { get; } = new();
 
     /// <summary>Per message sent: datagrams in it and its segment size.</summary>
     public ConcurrentQueue<(int Datagrams, int SegmentSize)> SentMessages { get; } = new();
+
+    /// <summary>GRO trains handed out by Receive.</summary>
+    public int Trains;
 
     /// <summary>Send calls (sendmmsg on Linux).</summary>
     public int SendCalls;
@@ -82,6 +87,20 @@ internal sealed class InMemoryUnderlay(InMemoryNetwork network, UnderlayEndpoint
         return IoResult.Ok;
     }
 
+    // A datagram taken from the inbox but not yet handed out (GRO looked at it and it did not fit the train).
+    private (UnderlayEndpoint From, byte[] Payload, byte Tos)? _peeked;
+
+    private bool TryNext(out (UnderlayEndpoint From, byte[] Payload, byte Tos) item)
+    {
+        if (_peeked is { } p)
+        {
+            item = p;
+            _peeked = null;
+            return true;
+        }
+        return _inbox.TryTake(out item);
+    }
+
     public IoResult Receive(Span<PacketBuffer> packets, bool wait, out int count)
     {
         count = 0;
@@ -90,36 +109,60 @@ internal sealed class InMemoryUnderlay(InMemoryNetwork network, UnderlayEndpoint
         {
             if (_cancel.IsCancellationRequested)
                 return new IoResult(IoStatus.Closed);
-            if (wait)
+            if (!TryNext(out item))
+            {
+                if (!wait)
+                    return new IoResult(IoStatus.WouldBlock);
                 item = _inbox.Take(_cancel.Token);
-            else if (!_inbox.TryTake(out item))
-                return new IoResult(IoStatus.WouldBlock);
+            }
         }
         catch (OperationCanceledException)
         {
             return new IoResult(IoStatus.Closed);
         }
         int limit = Math.Min(packets.Length, batchSize);
-        while (true)
+        bool have = true;
+        while (have && count < limit)
         {
             var packet = packets[count++];
             if (item.Payload.Length > packet.Writable.Length)
             {
                 packet.Verdict = DropReason.TooBig;
+                have = TryNext(out item);
+                continue;
             }
-            else
+            packet.Load(item.Payload);
+            packet.Peer = item.From;
+            have = TryNext(out item);
+            if (!gro)
+                continue;
+            // As the kernel's UDP GRO: glue the following datagrams of the same sender while they are no longer than the
+            // first (a shorter one ends the train), up to 64 of them and 64 KiB.
+            int size = packet.Length, n = 1;
+            while (have && item.From == packet.Peer && item.Payload.Length <= size && n < 64
+                   && packet.Length + item.Payload.Length <= Math.Min(65535, packet.Writable.Length))
             {
-                packet.Load(item.Payload);
-                packet.Peer = item.From;
+                item.Payload.CopyTo(packet.Writable[packet.Length..]);
+                packet.SetLength(packet.Length + item.Payload.Length);
+                n++;
+                bool shorter = item.Payload.Length < size;
+                have = TryNext(out item);
+                if (shorter)
+                    break;
             }
-            if (count == limit || !_inbox.TryTake(out item))
-                break;
+            if (n > 1)
+            {
+                packet.Offload = new Dataplane.Offload.VirtioNetHeader(0, Dataplane.Offload.GsoType.UdpL4, 0, (ushort)size, 0, 0);
+                Trains++;
+            }
         }
+        if (have)
+            _peeked = item;
         return IoResult.Ok;
     }
 
     /// <summary>Datagrams waiting to be received (for a fake readiness waiter).</summary>
-    public int Pending => _inbox.Count;
+    public int Pending => _inbox.Count + (_peeked is null ? 0 : 1);
 
     public void Cancel() => _cancel.Cancel();
 }

@@ -33,10 +33,10 @@ public class BatchPipelineTests
         public readonly OutboundPump Out;
         public readonly InboundPump In;
 
-        public Node(InMemoryNetwork net, string address, MacAddress mac, EncapsulationKind kind, bool gso)
+        public Node(InMemoryNetwork net, string address, MacAddress mac, EncapsulationKind kind, bool gso, bool gro = false)
         {
             ushort port = kind == EncapsulationKind.Vxlan ? (ushort)8472 : (ushort)8285;
-            Udp = net.Bind(address, port, batchSize: 64, gso: gso);
+            Udp = net.Bind(address, port, batchSize: 64, gso: gso, gro: gro);
             IEncapsulation encapsulation = kind == EncapsulationKind.Vxlan ? new VxlanEncapsulation(1, mac, Mtu - 22) : new FlannelUdpEncapsulation(Mtu);
             var binding = new UnderlayBinding(encapsulation, Udp);
             Out = new OutboundPump(Tun, Table, [binding], Drops);
@@ -52,11 +52,11 @@ public class BatchPipelineTests
         }
     }
 
-    private static (Node A, Node B) Pair(EncapsulationKind kind, bool gso = true)
+    private static (Node A, Node B) Pair(EncapsulationKind kind, bool gso = true, bool gro = false)
     {
         var net = new InMemoryNetwork();
-        var a = new Node(net, "198.18.0.1", MacA, kind, gso);
-        var b = new Node(net, "198.18.0.2", MacB, kind, gso);
+        var a = new Node(net, "198.18.0.1", MacA, kind, gso, gro);
+        var b = new Node(net, "198.18.0.2", MacB, kind, gso, gro);
         ushort port = kind == EncapsulationKind.Vxlan ? (ushort)8472 : (ushort)8285;
         a.Table.Apply([RouteUpdate.Upsert(Ipv4Prefix.Parse("10.244.2.0/24"), new NextHop(new UnderlayEndpoint(Ipv4Address.Parse("198.18.0.2"), port), kind, MacB, 1))]);
         b.Peers.Replace([Ipv4Address.Parse("198.18.0.1")]);
@@ -183,6 +183,52 @@ public class BatchPipelineTests
         Assert.That(seqs, Is.Ordered, "segments in order");
     }
 
+    [TestCase(EncapsulationKind.FlannelUdp)]
+    [TestCase(EncapsulationKind.Vxlan)]
+    public void GroTrains_AreDeliveredDatagramByDatagram_InOrder_WithEveryCheckPerDatagram(EncapsulationKind kind)
+    {
+        var (a, b) = Pair(kind, gro: true);
+        int mss = kind == EncapsulationKind.Vxlan ? 1398 : 1420;
+        var payload = SuperPackets.Payload(30_000);
+        var super = SuperPackets.Tcp(false, payload);
+        a.Out.Forward([FromTun(super, SuperPackets.Header(super, (ushort)mss))]);
+        int segments = (payload.Length + mss - 1) / mss;
+
+        Assert.That(b.In.Pump(wait: false).IsOk);
+        Assert.That(b.Udp.Pending, Is.Zero, "one receive took the whole train");
+        Assert.That(b.Udp.Trains, Is.EqualTo(1), "the datagrams arrived glued, as UDP_GRO hands them over");
+        var got = Written(b);
+        Assert.That(b.Drops.Total, Is.Zero, b.Drops.ToString());
+        Assert.That(got, Has.Count.EqualTo(segments));
+        Assert.That(b.In.Received.Packets, Is.EqualTo(segments), "each datagram of the train counted");
+        Assert.That(got.SelectMany(p => p.Skip(52)).ToArray(), Is.EqualTo(payload));
+    }
+
+    [Test]
+    public void A_spoofed_datagram_inside_a_gro_train_is_dropped_alone()
+    {
+        var (_, b) = Pair(EncapsulationKind.FlannelUdp, gro: true);
+        var good = PacketFactory.Udp(payloadLength: 100, src: PacketFactory.PodA, dst: Ipv4Address.Parse("10.244.2.9"));
+        var spoofed = PacketFactory.Udp(payloadLength: 100, src: Ipv4Address.Parse("192.0.2.1"), dst: Ipv4Address.Parse("10.244.2.9"));
+        var filter = new PeerFilter { LocalSubnet = Ipv4Prefix.Parse("10.244.2.0/24"), Routes = RoutesTo("10.244.1.0/24", "198.18.0.1") };
+        filter.Replace([Ipv4Address.Parse("198.18.0.1")]);
+        var pump = new InboundPump(new UnderlayBinding(new FlannelUdpEncapsulation(Mtu), b.Udp), b.Tun, filter, b.Drops);
+        b.Udp.InjectFrom("198.18.0.1", 8285, good);
+        b.Udp.InjectFrom("198.18.0.1", 8285, spoofed);
+        b.Udp.InjectFrom("198.18.0.1", 8285, good);
+        Assert.That(pump.Pump(wait: false).IsOk);
+        Assert.That(b.Udp.Trains, Is.EqualTo(1));
+        Assert.That(Written(b), Has.Count.EqualTo(2));
+        Assert.That(b.Drops[DropReason.InnerSourceNotPeer], Is.EqualTo(1));
+    }
+
+    private static ForwardingTable RoutesTo(string prefix, string peer)
+    {
+        var table = new ForwardingTable();
+        table.Apply([RouteUpdate.Upsert(Ipv4Prefix.Parse(prefix), new NextHop(new UnderlayEndpoint(Ipv4Address.Parse(peer), 8285), EncapsulationKind.FlannelUdp))]);
+        return table;
+    }
+
     [Test]
     public void SegmentsThatWouldExceedThePeersMtu_AreDroppedAsTooBig_NeverFragmented()
     {
@@ -261,6 +307,7 @@ public class BatchPipelineTests
         public int BatchSize => 64;
         public bool SegmentationOffload => true;
         public long GsoFallbacks => 0;
+        public bool ReceiveOffload => false;
         public IoResult Send(DatagramBatch batch)
         {
             foreach (ref var m in batch.Messages)
