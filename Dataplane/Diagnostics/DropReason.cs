@@ -59,4 +59,11 @@ public enum DropReason
     BadTransportHeader,
     /// <summary>A GSO packet that would split into more segments than the bound, or than the caller has room for.</summary>
     TooManySegments,
+
+    // ---- inner checksums (Dataplane.Offload.TransportChecksum) ----
+    /// <summary>
+    /// The inner IPv4 header checksum or TCP/UDP checksum is wrong and the L4 field is not a partial pseudo-header
+    /// sum either: corrupt, where we must decide (a super-packet we would otherwise describe as a GSO write).
+    /// </summary>
+    BadChecksum,
 }
