@@ -28,7 +28,8 @@ namespace Dataplane.Offload;
 /// super-packet (its PSH/FIN is carried on the head, which the segmenter keeps on the last segment only); a
 /// segment with PSH or FIN cannot start one. SYN, RST and URG never merge, and neither does a segment with no
 /// payload (a pure ACK). CWR may start a super-packet (the header then carries GSO_ECN, as tcp_gro_complete
-/// sets SKB_GSO_TCP_ECN) but never joins one.</para>
+/// sets SKB_GSO_TCP_ECN) but never joins one. UDP datagrams merge the same way when <see cref="CoalesceUdp"/> is on
+/// (GSO type UDP_L4); see there.</para>
 /// <para><b>Checksums.</b> Every segment that could merge has its IPv4 header checksum and its TCP checksum verified
 /// first (tcp4_gro_receive: skb_gro_checksum_validate; inet_gro_receive: ip_fast_csum). One that fails is left
 /// alone, untouched, for the kernel to drop and count (TcpInCsumErrors): once merged, NEEDS_CSUM would make the
@@ -53,9 +54,15 @@ public sealed class GroCoalescer
     /// <summary>Largest IP packet a super-packet may become (IPv4 total length; the kernel's GRO limit for both families).</summary>
     public const int MaxSuperPacketLength = 65535;
 
-    private const int TcpChecksumOffset = 16;
+    /// <summary>
+    /// Most datagrams in one UDP super-packet: the kernel's own UDP GRO stops there (net/ipv4/udp_offload.c
+    /// UDP_GRO_CNT_MAX), which also keeps it within what USO segments (UDP_MAX_SEGMENTS).
+    /// </summary>
+    public const int MaxUdpSegments = 64;
+
+    private const int TcpChecksumOffset = 16, UdpChecksumOffset = 6;
     private const byte Fin = 0x01, Syn = 0x02, Rst = 0x04, Psh = 0x08, Urg = 0x20, Cwr = 0x80;
-    private const int KeyStride = 36; // IPv6 source + destination (32) + ports (4); IPv4 uses 12.
+    private const int KeyStride = 37; // IPv6 source + destination (32), ports (4), protocol (1); IPv4 uses 13.
 
     private readonly Run[] _runs;
     private readonly int[] _slotGeneration;
@@ -97,6 +104,19 @@ public sealed class GroCoalescer
     /// <see cref="TransportChecksum.PrepareTunWrite"/> describes, and its payload must not become a gso_size.
     /// </summary>
     public int MaxSegmentLength { get; set; } = MaxSuperPacketLength;
+
+    /// <summary>
+    /// Also coalesce UDP datagrams (USO: GSO type UDP_L4, csum_offset 6). Only when the TUN accepted TUN_F_USO4 and
+    /// TUN_F_USO6 (Linux 6.2+): the kernel then delivers the datagrams one by one to every socket that did not ask
+    /// for UDP_GRO (udp_unexpected_gso), so boundaries are kept. Off by default.
+    /// </summary>
+    /// <remarks>
+    /// The rules are the kernel's udp_gro_receive_segment: same addresses and ports, the IP rules as for TCP
+    /// (inet_gro_flush / ipv6_gro_receive), a non-zero checksum that verifies ("requires non zero csum, for symmetry
+    /// with GSO"), the UDP length equal to the L4 length, no datagram larger than the first, a shorter one ends the
+    /// super-packet, and at most <see cref="MaxUdpSegments"/> datagrams.
+    /// </remarks>
+    public bool CoalesceUdp { get; init; }
 
     /// <summary>
     /// Coalesces <paramref name="packets"/> in place and returns how many are to be written: they are moved, in order,
@@ -156,7 +176,7 @@ public sealed class GroCoalescer
 
     private enum Candidacy : byte
     {
-        /// <summary>Not a TCP packet we can place in a flow: written as it is, closes nothing.</summary>
+        /// <summary>Not a TCP (or, with <see cref="CoalesceUdp"/>, UDP) packet we can place in a flow: written as it is, closes nothing.</summary>
         NoFlow,
         /// <summary>TCP of a known flow that must not merge: written as it is, closes its flow's super-packet.</summary>
         FlowOnly,
@@ -189,17 +209,20 @@ public sealed class GroCoalescer
     private Candidacy Inspect(PacketBuffer packet, ReadOnlySpan<byte> data, out Run segment)
     {
         segment = default;
-        if (!TransportChecksum.TryLocate(data, out var l4) || !l4.Tcp)
+        if (!TransportChecksum.TryLocate(data, out var l4) || (!l4.Tcp && !CoalesceUdp))
             return Candidacy.NoFlow;
         segment.Location = l4;
-        int tcp = l4.Start;
+        int start = l4.Start;
         int payload = l4.Length - l4.HeaderLength;
-        byte flags = data[tcp + 13];
+        // TCP: SYN, RST and URG never merge (tcp_gro_receive flushes on them). UDP: a zero (absent) checksum never does.
+        bool refused = l4.Tcp
+            ? (data[start + 13] & (Syn | Rst | Urg)) != 0
+            : data[start + UdpChecksumOffset] == 0 && data[start + UdpChecksumOffset + 1] == 0;
         var offload = packet.Offload;
         if (offload.GsoType != GsoType.None || offload.Flags != 0 || offload.Ecn
             || data.Length > MaxSegmentLength
             || payload < 1
-            || (flags & (Syn | Rst | Urg)) != 0
+            || refused
             || (!l4.Ipv6 && (data[0] != 0x45 || !TransportChecksum.Ipv4HeaderChecksumValid(data[..20]))))
             return Candidacy.FlowOnly;
 
@@ -208,13 +231,15 @@ public sealed class GroCoalescer
         if (status != TransportChecksumStatus.Valid && !partial)
             return Candidacy.FlowOnly;
 
-        segment.HeaderLength = tcp + l4.HeaderLength;
+        segment.HeaderLength = start + l4.HeaderLength;
         segment.GsoSize = payload;
         segment.Segments = 1;
-        segment.NextSeq = unchecked(BinaryPrimitives.ReadUInt32BigEndian(data[(tcp + 4)..]) + (uint)payload);
         segment.FirstId = l4.Ipv6 ? (ushort)0 : BinaryPrimitives.ReadUInt16BigEndian(data[4..]);
         segment.Partial = partial;
-        return (flags & (Psh | Fin)) != 0 ? Candidacy.CanAppend : Candidacy.CanHead;
+        if (!l4.Tcp)
+            return Candidacy.CanHead;
+        segment.NextSeq = unchecked(BinaryPrimitives.ReadUInt32BigEndian(data[(start + 4)..]) + (uint)payload);
+        return (data[start + 13] & (Psh | Fin)) != 0 ? Candidacy.CanAppend : Candidacy.CanHead;
     }
 
     private AppendResult TryAppend(PacketBuffer head, ref Run run, ReadOnlySpan<byte> data, in Run segment)
@@ -222,7 +247,7 @@ public sealed class GroCoalescer
         var h = head.Data;
         var l4 = segment.Location;
         int tcp = l4.Start;
-        // Same key means same family and, for IPv4, both are IHL 5; the TCP header length is compared here.
+        // Same key means same family and protocol and, for IPv4, both are IHL 5; the TCP header length is compared here.
         if (segment.HeaderLength != run.HeaderLength)
             return AppendResult.NotAppended;
 
@@ -255,32 +280,36 @@ public sealed class GroCoalescer
             }
         }
 
+        int payload = segment.GsoSize;
+        if (payload > run.GsoSize
+            || head.Length + payload > MaxSuperPacketLength
+            || head.Writable.Length - head.Length < payload)
+            return AppendResult.NotAppended;
+
+        if (!l4.Tcp)
+        {
+            // udp_gro_receive_segment: a larger datagram completes the super-packet without joining; a shorter one
+            // joins and completes it, as does reaching the count limit.
+            if (run.Segments >= MaxUdpSegments)
+                return AppendResult.NotAppended;
+            Append(head, ref run, data, segment, ids);
+            return payload < run.GsoSize || run.Segments == MaxUdpSegments ? AppendResult.AppendedAndClosed : AppendResult.Appended;
+        }
+
         // tcp_gro_receive: the new segment's CWR flushes; the flag word (data offset, flags, window) must match but
-        // for CWR, FIN and PSH; the ACK number and every option byte must match.
+        // for CWR, FIN and PSH; the ACK number and every option byte must match; the sequence number follows on.
         byte flags = data[tcp + 13];
         if ((flags & Cwr) != 0
             || h[tcp + 12] != data[tcp + 12]
             || ((h[tcp + 13] ^ flags) & ~(Cwr | Fin | Psh)) != 0
             || h[tcp + 14] != data[tcp + 14] || h[tcp + 15] != data[tcp + 15]
             || !h.Slice(tcp + 8, 4).SequenceEqual(data.Slice(tcp + 8, 4))
-            || !h[(tcp + 20)..run.HeaderLength].SequenceEqual(data[(tcp + 20)..run.HeaderLength]))
+            || !h[(tcp + 20)..run.HeaderLength].SequenceEqual(data[(tcp + 20)..run.HeaderLength])
+            || BinaryPrimitives.ReadUInt32BigEndian(data[(tcp + 4)..]) != run.NextSeq)
             return AppendResult.NotAppended;
 
-        int payload = segment.GsoSize;
-        if (BinaryPrimitives.ReadUInt32BigEndian(data[(tcp + 4)..]) != run.NextSeq
-            || payload > run.GsoSize
-            || head.Length + payload > MaxSuperPacketLength
-            || head.Writable.Length - head.Length < payload)
-            return AppendResult.NotAppended;
-
-        // The one copy: this segment's payload into the head's tail room.
-        data.Slice(run.HeaderLength, payload).CopyTo(head.Writable[head.Length..]);
-        head.SetLength(head.Length + payload);
-        run.Segments++;
+        Append(head, ref run, data, segment, ids);
         run.NextSeq = unchecked(run.NextSeq + (uint)payload);
-        run.Ids = ids;
-        run.Partial |= segment.Partial;
-
         bool last = payload < run.GsoSize;
         if ((flags & (Fin | Psh)) != 0)
         {
@@ -291,10 +320,20 @@ public sealed class GroCoalescer
         return last ? AppendResult.AppendedAndClosed : AppendResult.Appended;
     }
 
+    /// <summary>The one copy: the segment's payload into the head's tail room (checked to fit by the caller).</summary>
+    private static void Append(PacketBuffer head, ref Run run, ReadOnlySpan<byte> data, in Run segment, IdMode ids)
+    {
+        data.Slice(run.HeaderLength, segment.GsoSize).CopyTo(head.Writable[head.Length..]);
+        head.SetLength(head.Length + segment.GsoSize);
+        run.Segments++;
+        run.Ids = ids;
+        run.Partial |= segment.Partial;
+    }
+
     /// <summary>
     /// Fixes up a super-packet of two or more segments: IP length (and IPv4 header checksum; the id stays the
-    /// head's, as inet_gro_complete leaves it), the TCP checksum field preset to the folded pseudo-header sum over
-    /// the new L4 length (what NEEDS_CSUM expects; the kernel finishes it or, delivering locally, trusts it), and the
+    /// head's, as inet_gro_complete leaves it), the UDP length, the TCP/UDP checksum field preset to the folded
+    /// pseudo-header sum over the new L4 length (what NEEDS_CSUM expects; the kernel finishes it or, delivering locally, trusts it), and the
     /// virtio_net_hdr.
     /// </summary>
     private static void Finish(PacketBuffer head, in Run run)
@@ -317,11 +356,15 @@ public sealed class GroCoalescer
             BinaryPrimitives.WriteUInt16BigEndian(h[10..], Checksum.Compute(h[..ipLength]));
             addresses = h.Slice(12, 8);
         }
-        ushort pseudo = Checksum.Fold(Checksum.PseudoHeaderSum(addresses, IpProtocol.Tcp, (uint)l4Length));
-        BinaryPrimitives.WriteUInt16BigEndian(h[(ipLength + TcpChecksumOffset)..], pseudo);
-        bool cwr = (h[ipLength + 13] & Cwr) != 0;
-        head.Offload = new VirtioNetHeader(VirtioNetHeader.NeedsCsum, l4.Ipv6 ? GsoType.TcpV6 : GsoType.TcpV4,
-            (ushort)run.HeaderLength, (ushort)run.GsoSize, (ushort)ipLength, TcpChecksumOffset, cwr);
+        if (!l4.Tcp)
+            BinaryPrimitives.WriteUInt16BigEndian(h[(ipLength + 4)..], (ushort)l4Length);
+        ushort pseudo = Checksum.Fold(Checksum.PseudoHeaderSum(addresses, l4.Tcp ? IpProtocol.Tcp : IpProtocol.Udp, (uint)l4Length));
+        int checkOffset = l4.Tcp ? TcpChecksumOffset : UdpChecksumOffset;
+        BinaryPrimitives.WriteUInt16BigEndian(h[(ipLength + checkOffset)..], pseudo);
+        bool cwr = l4.Tcp && (h[ipLength + 13] & Cwr) != 0;
+        var type = !l4.Tcp ? GsoType.UdpL4 : l4.Ipv6 ? GsoType.TcpV6 : GsoType.TcpV4;
+        head.Offload = new VirtioNetHeader(VirtioNetHeader.NeedsCsum, type,
+            (ushort)run.HeaderLength, (ushort)run.GsoSize, (ushort)ipLength, (ushort)checkOffset, cwr);
     }
 
     /// <summary>The flow-table slot of the packet's flow (addresses + ports), claimed empty (no open super-packet) if new.</summary>
@@ -330,10 +373,12 @@ public sealed class GroCoalescer
         var l4 = segment.Location;
         var addresses = l4.Ipv6 ? data.Slice(8, 32) : data.Slice(12, 8);
         var ports = data.Slice(l4.Start, 4);
+        byte protocol = l4.Tcp ? IpProtocol.Tcp : IpProtocol.Udp;
         var hash = new HashCode();
         hash.AddBytes(addresses);
         hash.Add(MemoryMarshal.Read<uint>(ports));
-        int keyLength = addresses.Length + 4;
+        hash.Add(protocol);
+        int keyLength = addresses.Length + 5;
         int slot = hash.ToHashCode() & _mask;
         while (true)
         {
@@ -345,11 +390,13 @@ public sealed class GroCoalescer
                 _slotRun[slot] = -1;
                 addresses.CopyTo(key);
                 ports.CopyTo(key[addresses.Length..]);
+                key[addresses.Length + 4] = protocol;
                 return slot;
             }
             if (_slotKeyLength[slot] == keyLength
                 && key[..addresses.Length].SequenceEqual(addresses)
-                && key.Slice(addresses.Length, 4).SequenceEqual(ports))
+                && key.Slice(addresses.Length, 4).SequenceEqual(ports)
+                && key[addresses.Length + 4] == protocol)
                 return slot;
             slot = (slot + 1) & _mask;
         }

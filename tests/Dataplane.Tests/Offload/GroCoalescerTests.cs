@@ -60,10 +60,11 @@ public class GroCoalescerTests
         return copy;
     }
 
-    private static (int Count, byte[][] Out, PacketBuffer[] Buffers) Run(IEnumerable<byte[]> packets, bool partial = false, int capacity = BigBuffer)
+    private static (int Count, byte[][] Out, PacketBuffer[] Buffers) Run(IEnumerable<byte[]> packets, bool partial = false,
+        int capacity = BigBuffer, bool udp = false)
     {
         var buffers = Load(packets, capacity);
-        var gro = new GroCoalescer(Math.Max(buffers.Length, 1), partial);
+        var gro = new GroCoalescer(Math.Max(buffers.Length, 1), partial) { CoalesceUdp = udp };
         int n = gro.Coalesce(buffers);
         return (n, buffers.Take(n).Select(b => b.Data.ToArray()).ToArray(), buffers);
     }
@@ -385,22 +386,111 @@ public class GroCoalescerTests
         Assert.That((hdr.Flags, hdr.GsoType, hdr.CsumStart, hdr.CsumOffset), Is.EqualTo((VirtioNetHeader.NeedsCsum, GsoType.None, (ushort)20, (ushort)16)));
     }
 
+    // ---- UDP (USO) ----
+
+    /// <summary>The datagrams USO would send for <see cref="SuperPackets.Udp"/>: final lengths and checksums, ids + i.</summary>
+    private static byte[][] Datagrams(bool ipv6, int payloadLength, int size)
+    {
+        var super = SuperPackets.Udp(ipv6, SuperPackets.Payload(payloadLength));
+        var dest = Enumerable.Range(0, (payloadLength + size - 1) / size).Select(_ => new PacketBuffer(4096)).ToArray();
+        int n = GsoSegmenter.Split(super, SuperPackets.Header(super, (ushort)size), dest, out var reason);
+        Assert.That(reason, Is.EqualTo(DropReason.None));
+        return dest.Take(n).Select(b => b.Data.ToArray()).ToArray();
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void UdpDatagrams_MergeOnlyWhenAsked_AndSplitBack(bool ipv6)
+    {
+        int payload = 9 * 1200 + 700;
+        var datagrams = Datagrams(ipv6, payload, 1200);
+        var (n, output, _) = Run(datagrams);
+        Assert.That(n, Is.EqualTo(10), "CoalesceUdp off: untouched");
+        Assert.That(output, Is.EqualTo(datagrams));
+
+        (n, output, var buffers) = Run(datagrams, udp: true);
+        Assert.That(n, Is.EqualTo(1));
+        Assert.That(output[0], Is.EqualTo(SuperPackets.Udp(ipv6, SuperPackets.Payload(payload))), "lengths and the partial sum as USO expects");
+        var hdr = buffers[0].Offload;
+        int ip = ipv6 ? 40 : 20;
+        Assert.That((hdr.Flags, hdr.GsoType, hdr.GsoSize, hdr.HdrLen, hdr.CsumStart, hdr.CsumOffset, hdr.Ecn),
+            Is.EqualTo((VirtioNetHeader.NeedsCsum, GsoType.UdpL4, (ushort)1200, (ushort)(ip + 8), (ushort)ip, (ushort)6, false)));
+
+        var dest = Enumerable.Range(0, 16).Select(_ => new PacketBuffer(4096)).ToArray();
+        int m = GsoSegmenter.Split(output[0], hdr, dest, out var reason);
+        Assert.That(reason, Is.EqualTo(DropReason.None));
+        Assert.That(dest.Take(m).Select(b => b.Data.ToArray()), Is.EqualTo(datagrams), "split gives the datagrams back");
+    }
+
+    [Test]
+    public void UdpDatagrams_SizesZeroChecksumAndCount()
+    {
+        var d = Datagrams(false, 4 * 1200, 1200);
+        var shortOne = Datagrams(false, 2 * 1200 + 800, 1200)[2];
+        var (n, output, _) = Run([d[0], d[1], shortOne, d[3]], udp: true);
+        Assert.That(n, Is.EqualTo(2), "a shorter datagram ends the super-packet");
+        Assert.That(output[0], Has.Length.EqualTo(28 + 2 * 1200 + 800));
+        Assert.That(output[1], Is.EqualTo(d[3]));
+
+        var larger = Datagrams(false, 1000 + 2 * 1200, 1200)[1];
+        var small = Datagrams(false, 2 * 1000, 1000);
+        (n, _, _) = Run([small[0], larger], udp: true);
+        Assert.That(n, Is.EqualTo(2), "a larger datagram does not join");
+
+        var noChecksum = d.Select(p => Mutated(p, q => q[26] = q[27] = 0, fix: false)).ToArray();
+        (n, output, _) = Run(noChecksum, udp: true);
+        Assert.That(n, Is.EqualTo(4), "no checksum, no GRO (udp_gro_receive_segment)");
+        Assert.That(output, Is.EqualTo(noChecksum));
+
+        var many = Datagrams(false, 70 * 400, 400);
+        (n, output, _) = Run(many, udp: true);
+        Assert.That(n, Is.EqualTo(2), "at most 64 datagrams (UDP_GRO_CNT_MAX)");
+        Assert.That(output[0], Has.Length.EqualTo(28 + 64 * 400));
+        Assert.That(output[1], Has.Length.EqualTo(28 + 6 * 400));
+    }
+
+    [Test]
+    public void TcpAndUdp_OnTheSamePorts_AreDifferentFlows()
+    {
+        var d = Datagrams(false, 2 * 1200, 1200).Select(p => Mutated(p, q =>
+        {
+            q.AsSpan(12, 8).Clear();
+            BinaryPrimitives.WriteUInt16BigEndian(q.AsSpan(20), 40000);
+            BinaryPrimitives.WriteUInt16BigEndian(q.AsSpan(22), 5201);
+        }, fix: false)).ToArray();
+        var t = Segments(false, 2 * 1200, mss: 1200, flags: Ack).Select(p => Mutated(p, q => q.AsSpan(12, 8).Clear(), fix: false)).ToArray();
+        foreach (var p in d)
+        {
+            new Ipv4Header(p).UpdateChecksum();
+            BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(26), 0);
+            ushort c = SuperPackets.ReferenceL4Checksum(p);
+            BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(26), c == 0 ? (ushort)0xFFFF : c);
+        }
+        foreach (var p in t)
+            FixL4(p);
+        var (n, output, buffers) = Run([t[0], d[0], t[1], d[1]], udp: true);
+        Assert.That(n, Is.EqualTo(2));
+        Assert.That(buffers[0].Offload.GsoType, Is.EqualTo(GsoType.TcpV4));
+        Assert.That(buffers[1].Offload.GsoType, Is.EqualTo(GsoType.UdpL4));
+        Assert.That(output[1][9], Is.EqualTo(IpProtocol.Udp));
+    }
+
     // ---- allocation ----
 
     [Test]
     public void Coalesce_DoesNotAllocate()
     {
-        var segments = Segments(false, 44 * Mss).Concat(Segments(true, 10 * Mss, port: 7)).ToArray();
+        var segments = Segments(false, 44 * Mss).Concat(Segments(true, 10 * Mss, port: 7)).Concat(Datagrams(false, 20 * 1000, 1000)).ToArray();
         var buffers = Load(segments);
         var work = new PacketBuffer[buffers.Length];
-        var gro = new GroCoalescer(buffers.Length);
+        var gro = new GroCoalescer(buffers.Length) { CoalesceUdp = true };
         Loop(10);
 
         long before = GC.GetAllocatedBytesForCurrentThread();
         int total = Loop(1000);
         long after = GC.GetAllocatedBytesForCurrentThread();
         Assert.That(after - before, Is.Zero);
-        Assert.That(total, Is.EqualTo(2000));
+        Assert.That(total, Is.EqualTo(3000));
 
         int Loop(int times)
         {
