@@ -90,19 +90,22 @@ public static class TransportChecksum
     /// <param name="header">What to write in front of the packet; default for a plain packet with a complete checksum.</param>
     /// <returns><see cref="DropReason.None"/> with <paramref name="header"/>; otherwise why the packet is to be dropped.</returns>
     /// <remarks>
+    /// <para>Cost for a packet up to the MTU: the headers only, unless its checksum field equals the pseudo-header
+    /// fold (every partial packet, about 1 in 65,536 finished ones), which then costs one pass to tell the two apart.
+    /// A longer one always costs one pass (it must be valid or partial to become a GSO write).</para>
     /// <list type="bullet">
     /// <item>Up to <paramref name="mtu"/> bytes: valid or unchecked → default header (the kernel verifies the
     /// checksum itself); partial → NEEDS_CSUM with csum_start = IP header length and csum_offset 16 (TCP) or 6 (UDP),
     /// the field left as the sender preset it, so the kernel treats it as CHECKSUM_PARTIAL exactly as the sender's
-    /// kernel did (no pass over the payload here); invalid → default header too: a corrupt single packet goes to the
+    /// kernel did; invalid → default header too: a corrupt single packet goes to the
     /// kernel, which drops and counts it (TcpInCsumErrors / UdpInCsumErrors) where the user looks.</item>
     /// <item>Longer (an inner super-packet from a tunnel-GSO peer, e.g. a kernel VXLAN device over veth that never
     /// segmented it): TCP only, valid or partial, IPv4 header checksum valid; then GSO TCPV4/TCPV6 with NEEDS_CSUM,
     /// gso_size = <paramref name="mtu"/> − IP header − TCP header (options included), hdr_len = IP + TCP header,
     /// the GSO_ECN bit when CWR is set (the kernel's tcp_gro_complete marks a CWR super-packet SKB_GSO_TCP_ECN), and
     /// the checksum field rewritten to the folded pseudo-header sum over the L4 length (a no-op for a partial one).
-    /// Anything else that long is <see cref="DropReason.TooBig"/> (UDP, unchecked) or
-    /// <see cref="DropReason.BadChecksum"/> (invalid), as before this existed.</item>
+    /// Anything else that long stays a drop: <see cref="DropReason.TooBig"/> (UDP, unchecked, no room for a segment)
+    /// or <see cref="DropReason.BadChecksum"/> (an invalid IPv4 header or TCP checksum).</item>
     /// </list>
     /// </remarks>
     public static DropReason PrepareTunWrite(Span<byte> packet, int mtu, out VirtioNetHeader header)
@@ -111,13 +114,15 @@ public static class TransportChecksum
         bool located = TryLocate(packet, out var l4);
         if (packet.Length <= mtu)
         {
-            if (!located)
+            // Only a field equal to the pseudo-header fold can be partial: for every other packet (all but about
+            // 1 in 65,536 finished ones) the answer is known from the headers alone, without a pass over the payload.
+            if (!located || ChecksumField(packet, l4) != Checksum.Fold(l4.PseudoSum(packet)))
                 return DropReason.None;
             if (Classify(packet, l4) == TransportChecksumStatus.Partial)
                 header = PartialHeader(l4);
             return DropReason.None;
         }
-        if (!located || !l4.Tcp || l4.HeaderLength > packet.Length - l4.Start)
+        if (!located || !l4.Tcp)
             return DropReason.TooBig;
         if (!l4.Ipv6 && !Ipv4HeaderChecksumValid(packet[..l4.Start]))
             return DropReason.BadChecksum;
@@ -144,7 +149,7 @@ public static class TransportChecksum
     /// <summary>Classification once <see cref="TryLocate"/> succeeded.</summary>
     internal static TransportChecksumStatus Classify(ReadOnlySpan<byte> packet, in L4Location l4)
     {
-        ushort field = BinaryPrimitives.ReadUInt16BigEndian(packet[(l4.Start + l4.ChecksumOffset)..]);
+        ushort field = ChecksumField(packet, l4);
         // RFC 768: an IPv4 UDP checksum of 0 means none was computed. IPv6 forbids that (RFC 8200 §8.1), and the
         // kernel drops such a datagram unless the socket opted in (udp6_csum_init), so it is simply not valid here.
         if (!l4.Tcp && !l4.Ipv6 && field == 0)
@@ -154,6 +159,9 @@ public static class TransportChecksum
             return TransportChecksumStatus.Valid;
         return field == Checksum.Fold(pseudo) ? TransportChecksumStatus.Partial : TransportChecksumStatus.Invalid;
     }
+
+    private static ushort ChecksumField(ReadOnlySpan<byte> packet, in L4Location l4) =>
+        BinaryPrimitives.ReadUInt16BigEndian(packet[(l4.Start + l4.ChecksumOffset)..]);
 
     /// <summary>
     /// Finds the TCP or UDP header of an IPv4/IPv6 packet: the IP checks of <see cref="GsoSegmenter"/> (version, header

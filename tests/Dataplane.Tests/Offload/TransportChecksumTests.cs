@@ -77,6 +77,23 @@ public class TransportChecksumTests
     }
 
     [Test]
+    public void AValidPacketWhoseFieldLooksPartial_IsValid()
+    {
+        // The 1-in-65,536 case the other way round: a finished checksum that happens to equal the pseudo-header fold.
+        // Keep the field at the fold and adjust one payload word until the whole sums to 0xFFFF.
+        var p = PartialTcp(false);
+        ulong pseudo = Checksum.PseudoHeaderSum(p.AsSpan(12, 8), IpProtocol.Tcp, (uint)(p.Length - 20));
+        uint s = Checksum.Fold(Checksum.Sum(p.AsSpan(20), pseudo));
+        uint w = BinaryPrimitives.ReadUInt16BigEndian(p.AsSpan(52)) + (0xFFFF - s);
+        BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(52), (ushort)((w & 0xFFFF) + (w >> 16)));
+
+        Assert.That(TransportChecksum.Classify(p), Is.EqualTo(TransportChecksumStatus.Valid));
+        Assert.That(TransportChecksum.PrepareTunWrite(p, 1500, out var hdr), Is.EqualTo(DropReason.None));
+        Assert.That(hdr.Flags, Is.Zero, "valid wins: no NEEDS_CSUM");
+        Assert.That(new IPv4Packet(new ByteArraySegment(p)).Extract<TcpPacket>().ValidTcpChecksum, Is.True);
+    }
+
+    [Test]
     public void Udp4ZeroChecksum_IsValid_Udp6ZeroIsNot()
     {
         var v4 = PartialUdp(false);
