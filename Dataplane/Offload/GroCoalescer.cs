@@ -47,6 +47,11 @@ namespace Dataplane.Offload;
 /// fixed up in place at the end), so the head buffer needs capacity for 64 KiB past its offset (the pool's large
 /// buffers), else the super-packet ends where its room does. The appended segments' buffers are then free: they
 /// are moved behind the returned count and the caller may reuse them at once. Nothing allocates.</para>
+/// <para><b>Use</b> (inbound, after decapsulation, for a TUN with IFF_VNET_HDR): set <see cref="MaxSegmentLength"/> to
+/// the TUN's MTU; <c>n = Coalesce(packets)</c>; give each of the first n whose Offload is still default to
+/// <see cref="TransportChecksum.PrepareTunWrite"/> (partial singles, inner super-packets over the MTU; headers only
+/// for the rest), then write the first n. With <see cref="AcceptPartialChecksums"/> on, a kernel peer's unfinished
+/// segments merge too.</para>
 /// <para>Not thread-safe: one instance per pump thread (it keeps a flow table sized for its capacity).</para>
 /// </remarks>
 public sealed class GroCoalescer
@@ -94,8 +99,10 @@ public sealed class GroCoalescer
     public int Capacity => _runs.Length;
 
     /// <summary>
-    /// When true, a segment whose TCP checksum is <see cref="TransportChecksumStatus.Partial"/> may merge, and one left
-    /// single gets a NEEDS_CSUM <see cref="PacketBuffer.Offload"/> (no GSO) so the kernel takes it as CHECKSUM_PARTIAL.
+    /// When true, a segment whose TCP (or UDP) checksum is <see cref="TransportChecksumStatus.Partial"/> may merge, and
+    /// one that could have merged but is left single gets a NEEDS_CSUM <see cref="PacketBuffer.Offload"/> (no GSO) so
+    /// the kernel takes it as CHECKSUM_PARTIAL. Packets that could never merge (SYN, pure ACKs, ...) are not
+    /// classified here: describe those with <see cref="TransportChecksum.PrepareTunWrite"/>.
     /// </summary>
     public bool AcceptPartialChecksums { get; }
 
@@ -195,7 +202,7 @@ public sealed class GroCoalescer
     private struct Run
     {
         public TransportChecksum.L4Location Location;
-        public int HeaderLength;   // IP + TCP
+        public int HeaderLength;   // IP + L4 header
         public int GsoSize;        // the head's payload length
         public int Segments;       // 0 for a packet that is not a candidate
         public uint NextSeq;       // sequence number the next segment must carry

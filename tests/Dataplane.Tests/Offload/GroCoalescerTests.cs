@@ -386,6 +386,51 @@ public class GroCoalescerTests
         Assert.That((hdr.Flags, hdr.GsoType, hdr.CsumStart, hdr.CsumOffset), Is.EqualTo((VirtioNetHeader.NeedsCsum, GsoType.None, (ushort)20, (ushort)16)));
     }
 
+    [Test]
+    public void KernelPeerBatch_CoalesceThenPrepare_EverythingBecomesValidSegments()
+    {
+        // What a kernel flannel.1 over veth sends: every checksum partial, a SYN, MSS-sized data, a 5-MSS super-packet.
+        const int Mtu = 1450, PeerMss = Mtu - 52;
+        var syn = Mutated(Segments(false, 10, port: 9)[0], p => p[33] = Syn, fix: false);
+        FixL4(syn, partial: true);
+        var data = Segments(false, 3 * PeerMss, mss: PeerMss, flags: Ack).Select(p => Mutated(p, _ => { }, fix: false)).ToArray();
+        foreach (var p in data)
+            FixL4(p, partial: true);
+        var big = SuperPackets.Tcp(false, SuperPackets.Payload(5 * PeerMss, 3), flags: Ack);
+        BinaryPrimitives.WriteUInt16BigEndian(big.AsSpan(20), 7);
+        FixL4(big, partial: true);
+
+        var buffers = Load([syn, data[0], data[1], big, data[2]]);
+        var gro = new GroCoalescer(8, acceptPartialChecksums: true) { MaxSegmentLength = Mtu };
+        int n = gro.Coalesce(buffers);
+        Assert.That(n, Is.EqualTo(3), "syn, data[0..2] as one, big");
+        for (int i = 0; i < n; i++)
+        {
+            if (buffers[i].Offload.GsoType != GsoType.None || buffers[i].Offload.Flags != 0)
+                continue;
+            Assert.That(TransportChecksum.PrepareTunWrite(buffers[i].Data, Mtu, out var hdr), Is.EqualTo(DropReason.None));
+            buffers[i].Offload = hdr;
+        }
+        Assert.That(buffers[..3].Select(b => b.Offload.GsoType), Is.EqualTo(new[] { GsoType.None, GsoType.TcpV4, GsoType.TcpV4 }));
+        Assert.That(buffers[0].Offload.Flags, Is.EqualTo(VirtioNetHeader.NeedsCsum), "the partial SYN: NEEDS_CSUM");
+
+        // What the kernel makes of each write: segments of at most the MTU, every checksum valid.
+        int segments = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var dest = Enumerable.Range(0, 8).Select(_ => new PacketBuffer(2048)).ToArray();
+            int m = GsoSegmenter.Split(buffers[i].Data, buffers[i].Offload, dest, out var reason);
+            Assert.That(reason, Is.EqualTo(DropReason.None));
+            foreach (var segment in dest.Take(m))
+            {
+                Assert.That(segment.Length, Is.LessThanOrEqualTo(Mtu));
+                Assert.That(TransportChecksum.Classify(segment.Data), Is.EqualTo(TransportChecksumStatus.Valid));
+                segments++;
+            }
+        }
+        Assert.That(segments, Is.EqualTo(1 + 3 + 5));
+    }
+
     // ---- UDP (USO) ----
 
     /// <summary>The datagrams USO would send for <see cref="SuperPackets.Udp"/>: final lengths and checksums, ids + i.</summary>
