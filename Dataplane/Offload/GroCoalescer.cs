@@ -125,6 +125,12 @@ public sealed class GroCoalescer
     /// </remarks>
     public bool CoalesceUdp { get; init; }
 
+    /// <summary>Super-packets built so far (each of two or more segments). Written by the owning thread only.</summary>
+    public long SuperPackets { get; private set; }
+
+    /// <summary>Segments appended to a super-packet so far (not counting the heads): the TUN writes saved.</summary>
+    public long SegmentsMerged { get; private set; }
+
     /// <summary>
     /// Coalesces <paramref name="packets"/> in place and returns how many are to be written: they are moved, in order,
     /// to the front; a super-packet's <see cref="PacketBuffer.Offload"/> is set (GSO, NEEDS_CSUM) and its headers fixed
@@ -174,7 +180,11 @@ public sealed class GroCoalescer
         {
             ref var run = ref _runs[k];
             if (run.Segments >= 2)
+            {
                 Finish(packets[k], run);
+                SuperPackets++;
+                SegmentsMerged += run.Segments - 1;
+            }
             else if (run.Partial)
                 packets[k].Offload = TransportChecksum.PartialHeader(run.Location);
         }

@@ -307,8 +307,12 @@ public class GroCoalescerTests
         var a = Segments(false, 3 * Mss, flags: Ack, port: 1111, seed: 1);
         var b = Segments(false, 2 * Mss, flags: Ack, port: 2222, seed: 2);
         var other = Segments(false, 100, port: 3333)[0];
-        var (n, output, buffers) = Run([a[0], b[0], a[1], other, b[1], a[2]]);
+        var buffers = Load([a[0], b[0], a[1], other, b[1], a[2]]);
+        var gro = new GroCoalescer(8);
+        int n = gro.Coalesce(buffers);
+        var output = buffers.Take(n).Select(x => x.Data.ToArray()).ToArray();
         Assert.That(n, Is.EqualTo(3));
+        Assert.That((gro.SuperPackets, gro.SegmentsMerged), Is.EqualTo((2L, 3L)));
         Assert.That(output[0], Has.Length.EqualTo(52 + 3 * Mss), "A at A1's place");
         Assert.That(output[1], Has.Length.EqualTo(52 + 2 * Mss), "B at B1's place");
         Assert.That(output[2], Is.EqualTo(other));
