@@ -69,4 +69,10 @@ public enum DropReason
     InnerIpv6,
     /// <summary>An ARP request beyond the responder's rate limit, or one we do not answer (not from the peer's subnet).</summary>
     ArpRefused,
+    // ---- inner checksums (Dataplane.Offload.TransportChecksum) ----
+    /// <summary>
+    /// The inner IPv4 header checksum or TCP/UDP checksum is wrong and the L4 field is not a partial pseudo-header
+    /// sum either: corrupt, where we must decide (a super-packet we would otherwise describe as a GSO write).
+    /// </summary>
+    BadChecksum,
 }

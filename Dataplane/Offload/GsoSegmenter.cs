@@ -303,7 +303,7 @@ public static class GsoSegmenter
     /// header and at most the bytes read (trailing bytes are ignored, as <see cref="Ipv4Header.TryCreate"/> does).
     /// Fragments are refused: a GSO or partially-checksummed fragment cannot exist.
     /// </summary>
-    private static DropReason ParseIp(ReadOnlySpan<byte> packet, out bool ipv6, out int headerLength, out int totalLength, out byte protocol)
+    internal static DropReason ParseIp(ReadOnlySpan<byte> packet, out bool ipv6, out int headerLength, out int totalLength, out byte protocol)
     {
         ipv6 = false;
         headerLength = totalLength = 0;
