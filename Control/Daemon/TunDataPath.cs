@@ -107,12 +107,16 @@ internal sealed class TunDataPath : IDataPath
                 ReceiveOffload = Batched && _offloads.UdpGro && _offloads.Mmsg,
             });
             _peers = new PeerFilter { Enabled = _checkPeers, LocalSubnet = context.Lease.Subnet, Routes = _table };
+            var tso = Batched && _offloads.TunTso;
+            // With a TSO TUN an inner super-packet (a tunnel-GSO peer's) can be written as one GSO packet: accept it
+            // past decapsulation; the inbound pump writes it or drops it as TooBig.
+            int maxReceive = tso ? 65535 - (vxlan ? VxlanEncapsulation.WireOverhead : FlannelUdpEncapsulation.WireOverhead) : context.OverlayMtu;
             IEncapsulation encapsulation;
             VxlanArpResponder? arp = null;
             if (vxlan)
             {
                 var mac = context.VtepMac ?? throw new ControlException("vxlan backend without a VTEP MAC");
-                var vx = new VxlanEncapsulation(config.Backend.Vni, mac, context.OverlayMtu);
+                var vx = new VxlanEncapsulation(config.Backend.Vni, mac, context.OverlayMtu) { MaxReceiveLength = maxReceive };
                 encapsulation = vx;
                 arp = new VxlanArpResponder(vx, context.Lease.Subnet, _peers.IsPeersAddress);
                 _arp = arp;
@@ -120,7 +124,7 @@ internal sealed class TunDataPath : IDataPath
             }
             else
             {
-                encapsulation = new FlannelUdpEncapsulation(context.OverlayMtu);
+                encapsulation = new FlannelUdpEncapsulation(context.OverlayMtu) { MaxReceiveLength = maxReceive };
                 _logger.LogInformation("UDP socket bound to {Local} (flannel udp wire format: raw IPv4 in UDP)", local);
             }
 
@@ -128,7 +132,6 @@ internal sealed class TunDataPath : IDataPath
             // level only (their permanent neighbour entry maps our .0 to our VTEP MAC), so the inner Ethernet header
             // is pure framing we add and strip; a TAP would make our own kernel ARP for every peer and need neighbour
             // entries on our side too, for nothing.
-            var tso = Batched && _offloads.TunTso;
             var offloads = !tso ? TunOffloads.None
                 : TunOffloads.Checksum | TunOffloads.Tso4 | TunOffloads.Tso6 | (_offloads.TunUso ? TunOffloads.Uso4 | TunOffloads.Uso6 : TunOffloads.None);
             _device = OverlayDevice.Create(new TunOptions

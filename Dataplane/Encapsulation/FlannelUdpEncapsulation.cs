@@ -40,6 +40,16 @@ public sealed class FlannelUdpEncapsulation : IEncapsulation
     /// <summary>Largest inner packet sent or accepted: the TUN MTU.</summary>
     public int MaxInnerLength { get; }
 
+    /// <summary>
+    /// Largest inner packet <see cref="Decapsulate"/> accepts (default: <see cref="MaxInnerLength"/>). Raised up to 64 KiB
+    /// where the TUN takes GSO writes, so that an inner super-packet from a tunnel-GSO peer (a kernel VXLAN device on a
+    /// virtual underlay hands over 5-MSS TCP segments whole) reaches the pump, which writes it as one GSO packet or
+    /// drops it as TooBig.
+    /// </summary>
+    public int MaxReceiveLength { get => _maxReceive ?? MaxInnerLength; init => _maxReceive = value; }
+
+    private readonly int? _maxReceive;
+
     /// <inheritdoc/>
     public EncapsulationKind Kind => EncapsulationKind.FlannelUdp;
 
@@ -55,7 +65,7 @@ public sealed class FlannelUdpEncapsulation : IEncapsulation
     /// <inheritdoc/>
     public DropReason Encapsulate(PacketBuffer packet, in NextHop nextHop)
     {
-        var reason = PrepareInner(packet);
+        var reason = PrepareInner(packet, MaxInnerLength);
         if (reason != DropReason.None)
             return reason;
         packet.Peer = nextHop.Endpoint;
@@ -64,7 +74,7 @@ public sealed class FlannelUdpEncapsulation : IEncapsulation
     }
 
     /// <inheritdoc/>
-    public DropReason Decapsulate(PacketBuffer packet) => PrepareInner(packet);
+    public DropReason Decapsulate(PacketBuffer packet) => PrepareInner(packet, MaxReceiveLength);
 
     /// <inheritdoc/>
     public DropReason PrepareSuperPacket(Span<byte> inner, out byte outerTos)
@@ -84,12 +94,12 @@ public sealed class FlannelUdpEncapsulation : IEncapsulation
 
     // Both directions do the same thing to the inner packet: validate, trim to Total Length, enforce the MTU,
     // decrement TTL.
-    private DropReason PrepareInner(PacketBuffer packet)
+    private static DropReason PrepareInner(PacketBuffer packet, int maxLength)
     {
         if (!Ipv4Header.TryCreate(packet.Data, out var ip, out var reason))
             return reason;
         int total = ip.TotalLength;
-        if (total > MaxInnerLength)
+        if (total > maxLength)
             return DropReason.TooBig;
         if (!ip.TryDecrementTimeToLive())
             return DropReason.TtlExpired;

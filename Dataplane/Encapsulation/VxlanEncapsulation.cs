@@ -57,6 +57,16 @@ public sealed class VxlanEncapsulation : IEncapsulation
     /// <summary>Largest inner IP packet sent or accepted (device MTU: external MTU − 50).</summary>
     public int MaxInnerLength { get; }
 
+    /// <summary>
+    /// Largest inner packet <see cref="Decapsulate"/> accepts (default: <see cref="MaxInnerLength"/>). Raised up to 64 KiB
+    /// where the TUN takes GSO writes, so that an inner super-packet from a tunnel-GSO peer (a kernel VXLAN device on a
+    /// virtual underlay hands over 5-MSS TCP segments whole) reaches the pump, which writes it as one GSO packet or
+    /// drops it as TooBig.
+    /// </summary>
+    public int MaxReceiveLength { get => _maxReceive ?? MaxInnerLength; init => _maxReceive = value; }
+
+    private readonly int? _maxReceive;
+
     /// <inheritdoc/>
     public EncapsulationKind Kind => EncapsulationKind.Vxlan;
 
@@ -145,7 +155,7 @@ public sealed class VxlanEncapsulation : IEncapsulation
             default:
                 return DropReason.UnsupportedEtherType;
         }
-        if (innerLength > MaxInnerLength)
+        if (innerLength > MaxReceiveLength)
             return DropReason.TooBig;
         packet.TrimStart(EncapsulationHeaderLength);
         if (innerLength != packet.Length)

@@ -2,6 +2,7 @@ using Dataplane.Buffers;
 using Dataplane.Devices;
 using Dataplane.Diagnostics;
 using Dataplane.Encapsulation;
+using Dataplane.Offload;
 using Dataplane.Packets;
 
 namespace Dataplane.Pipeline;
@@ -33,8 +34,15 @@ public sealed class InboundPump
     private readonly VxlanArpResponder? _arp;
     private readonly ushort _arpReplyPort;
     private readonly DatagramBatch _arpReplies = new(maxMessages: 1, maxFragments: 2);
-    // A view that walks the datagrams of a GRO train in place (see DeliverTrain); never owns memory.
-    private PacketBuffer _segment = new(PacketBuffer.DefaultHeadroom + 1);
+    // Inner packets that passed every check, in arrival order, waiting for one coalesce + TUN write: the received
+    // buffers themselves, or spares holding the datagrams of a GRO train.
+    private readonly PacketBuffer[] _toWrite;
+    private int _pending;
+    private readonly PacketBuffer[] _spares;
+    private int _sparesUsed;
+    private readonly GroCoalescer? _gro;
+    private readonly bool _offloadTun;
+    private readonly int _mtu;
 
     /// <summary>Creates the pump for one socket.</summary>
     /// <param name="binding">The socket and the format it carries.</param>
@@ -57,11 +65,37 @@ public sealed class InboundPump
         _onFirstStranger = onFirstStranger;
         int batch = Math.Max(1, binding.Underlay.BatchSize);
         // Headroom keeps room for the TUN's offload header in front of the inner packet after decapsulation.
-        var pool = new PacketBufferPool(batch, bufferSize + PacketBuffer.DefaultHeadroom, PacketBuffer.DefaultHeadroom);
-        _packets = new PacketBuffer[batch];
-        for (int i = 0; i < batch; i++)
-            _packets[i] = pool.TryRent(out var buffer) ? buffer : throw new InvalidOperationException("a new pool is empty");
+        _packets = Rent(batch, bufferSize);
+        // A GRO train is up to 64 datagrams; each gets a spare buffer of the large class (it may become the head of a
+        // coalesced super-packet, which grows into its tail room).
+        _spares = binding.Underlay.ReceiveOffload ? Rent(64, bufferSize) : [];
+        _toWrite = new PacketBuffer[batch + _spares.Length];
+        _mtu = binding.Encapsulation.MaxInnerLength;
+        _offloadTun = (tun.Offloads & TunOffloads.Checksum) != 0;
+        if ((tun.Offloads & (TunOffloads.Tso4 | TunOffloads.Tso6)) != 0 && batch > 1)
+        {
+            _gro = new GroCoalescer(_toWrite.Length, acceptPartialChecksums: true)
+            {
+                MaxSegmentLength = _mtu,
+                CoalesceUdp = (tun.Offloads & (TunOffloads.Uso4 | TunOffloads.Uso6)) != 0,
+            };
+        }
     }
+
+    private static PacketBuffer[] Rent(int count, int bufferSize)
+    {
+        var pool = new PacketBufferPool(count, bufferSize + PacketBuffer.DefaultHeadroom, PacketBuffer.DefaultHeadroom);
+        var buffers = new PacketBuffer[count];
+        for (int i = 0; i < count; i++)
+            buffers[i] = pool.TryRent(out var buffer) ? buffer : throw new InvalidOperationException("a new pool is empty");
+        return buffers;
+    }
+
+    /// <summary>TCP/UDP segments merged into super-packets before the TUN write (GRO), and super-packets written.</summary>
+    public long GroMerged => _gro?.SegmentsMerged ?? 0;
+
+    /// <summary>Super-packets written to the TUN (GRO).</summary>
+    public long GroSuperPackets => _gro?.SuperPackets ?? 0;
 
     /// <summary>Packets written to the TUN.</summary>
     public PumpCounters Delivered { get; } = new();
@@ -97,70 +131,80 @@ public sealed class InboundPump
     }
 
     /// <summary>
-    /// Handles received datagrams (exposed for tests and benchmarks): each gets a verdict; those that pass are moved
-    /// (in order) to the front of <paramref name="packets"/> and written to the TUN in one call.
+    /// Handles received datagrams (exposed for tests and benchmarks): each gets a verdict; those that pass are queued in
+    /// arrival order, the datagrams of a GRO train copied out into spare buffers one by one, and everything queued is
+    /// coalesced (GRO, with an offload TUN) and written to the TUN.
     /// </summary>
     internal void Deliver(Span<PacketBuffer> packets)
     {
-        int passing = 0;
-        for (int i = 0; i < packets.Length; i++)
+        foreach (var packet in packets)
         {
-            var packet = packets[i];
             if (packet.Verdict == DropReason.None && packet.Offload.GsoSize > 0 && packet.Length > packet.Offload.GsoSize)
-            {
-                // A GRO train: what came before it goes first (order), then its datagrams one by one.
-                WriteToTun(packets[..passing]);
-                passing = 0;
                 DeliverTrain(packet);
-                continue;
-            }
-            Received.Add(packet.Length);
-            bool consumed = false;
-            var reason = packet.Verdict != DropReason.None ? packet.Verdict : Classify(packet, out consumed);
-            if (reason != DropReason.None)
-            {
-                _drops.Increment(reason);
-                continue;
-            }
-            if (consumed)
-                continue;
-            // Stable compaction: swap the passing buffer forward; the ones it passes over are done with (every index
-            // below i has been handled, so the front of the span is free to reuse).
-            (packets[passing], packets[i]) = (packets[i], packets[passing]);
-            passing++;
+            else
+                Accept(packet);
         }
-        WriteToTun(packets[..passing]);
+        Flush();
+    }
+
+    private void Accept(PacketBuffer packet)
+    {
+        Received.Add(packet.Length);
+        bool consumed = false;
+        var reason = packet.Verdict != DropReason.None ? packet.Verdict : Classify(packet, out consumed);
+        if (reason != DropReason.None)
+        {
+            _drops.Increment(reason);
+            return;
+        }
+        if (!consumed)
+            _toWrite[_pending++] = packet;
     }
 
     /// <summary>
-    /// The datagrams of one GRO train (UDP_GRO coalesced same-size datagrams into <paramref name="train"/>), each
-    /// handled and written in order through a view over the train's memory: no copy. A datagram's decapsulation and
-    /// the TUN's offload header may overwrite the bytes just before it, which belong to datagrams already written; the
-    /// first one has the buffer's own headroom. Every datagram gets every check a single one gets.
+    /// The datagrams of one GRO train (UDP_GRO coalesced same-size datagrams into <paramref name="train"/>): each is
+    /// copied into a spare buffer and gets every check a single datagram gets. One copy per byte, so that the inner
+    /// packets can be coalesced again for the TUN, which grows each head packet into its buffer's tail room.
     /// </summary>
     private void DeliverTrain(PacketBuffer train)
     {
         int size = train.Offload.GsoSize;
-        int first = train.WindowStart + train.Offset;
-        var view = _segment;
-        for (int at = 0; at < train.Length; at += size)
+        var data = train.Data;
+        for (int at = 0; at < data.Length; at += size)
         {
-            int length = Math.Min(size, train.Length - at);
-            int headroom = PacketBuffer.DefaultHeadroom;
-            view.Rebind(train.Array, first + at - headroom, headroom + length, headroom, length);
-            view.Peer = train.Peer;
-            Received.Add(length);
-            var reason = Classify(view, out bool consumed);
-            if (reason != DropReason.None)
-                _drops.Increment(reason);
-            else if (!consumed)
-                WriteToTun(new Span<PacketBuffer>(ref _segment));
+            if (_sparesUsed == _spares.Length)
+                Flush();
+            var spare = _spares[_sparesUsed++];
+            spare.Reset();
+            spare.Load(data.Slice(at, Math.Min(size, data.Length - at)));
+            spare.Peer = train.Peer;
+            Accept(spare);
         }
     }
 
-    private void WriteToTun(Span<PacketBuffer> toWrite)
+    /// <summary>Coalesces what is queued, prepares each packet's offload header, writes them in one call and counts.</summary>
+    private void Flush()
     {
-        if (toWrite.IsEmpty || _tun.Write(toWrite).Status == IoStatus.Closed)
+        var queued = _toWrite.AsSpan(0, _pending);
+        _pending = 0;
+        _sparesUsed = 0;
+        if (queued.IsEmpty)
+            return;
+        int count = _gro?.Coalesce(queued) ?? queued.Length;
+        var toWrite = queued[..count];
+        foreach (var packet in toWrite)
+        {
+            if (packet.Offload.GsoType != GsoType.None || packet.Offload.NeedsChecksum)
+                continue; // a coalesced super-packet: its header is final
+            // A kernel peer on a virtual underlay hands its datagrams over unfinished (CHECKSUM_PARTIAL inner sums, and
+            // tunnel-GSO inner super-packets): say so to an offload TUN, or finish the checksum for a plain one.
+            var reason = _offloadTun
+                ? TransportChecksum.PrepareTunWrite(packet.Data, _mtu, out var header)
+                : CompletePartial(packet, out header);
+            packet.Offload = header;
+            packet.Verdict = reason;
+        }
+        if (_tun.Write(toWrite).Status == IoStatus.Closed)
             return;
         foreach (var packet in toWrite)
         {
@@ -169,6 +213,21 @@ public sealed class InboundPump
             else
                 _drops.Increment(packet.Verdict);
         }
+    }
+
+    // A plain TUN takes no offload header: finish a partial checksum in software (PrepareTunWrite looks at the
+    // headers only, unless the checksum field equals the pseudo-header fold); an inner super-packet cannot be written.
+    private DropReason CompletePartial(PacketBuffer packet, out VirtioNetHeader header)
+    {
+        var reason = TransportChecksum.PrepareTunWrite(packet.Data, _mtu, out header);
+        if (reason != DropReason.None)
+            return reason;
+        if (header.GsoType != GsoType.None)
+            reason = DropReason.TooBig;
+        else if (header.NeedsChecksum)
+            reason = TransportChecksum.Complete(packet.Data);
+        header = default;
+        return reason;
     }
 
     // The verdict on one datagram; consumed = answered here (an ARP probe), nothing to write.
