@@ -18,16 +18,21 @@ namespace Control.Daemon;
 internal sealed class NodeDaemon
 {
     private readonly RunOptions _options;
+    private readonly ISubnetRegistry _registry;
     private readonly IHostInterfaces _host;
     private readonly IDataPathFactory _dataPaths;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
 
-    /// <summary>Creates a daemon; nothing happens until <see cref="Setup"/> or <see cref="RunAsync"/>.</summary>
-    public NodeDaemon(RunOptions options, IHostInterfaces host, IDataPathFactory dataPaths, ILoggerFactory loggers, TimeProvider? time = null)
+    /// <summary>
+    /// Creates a daemon over <paramref name="registry"/> (opened by the caller, see <see cref="SubnetRegistryFactory"/>,
+    /// and still owned by it); nothing happens until <see cref="SetupAsync"/> or <see cref="RunAsync"/>.
+    /// </summary>
+    public NodeDaemon(RunOptions options, ISubnetRegistry registry, IHostInterfaces host, IDataPathFactory dataPaths, ILoggerFactory loggers, TimeProvider? time = null)
     {
         _options = options;
+        _registry = registry;
         _host = host;
         _dataPaths = dataPaths;
         _loggers = loggers;
@@ -39,14 +44,15 @@ internal sealed class NodeDaemon
     /// Everything up to and including writing subnet.env. Throws <see cref="ControlException"/> with one
     /// operator line for every failure.
     /// </summary>
-    public NodeSetup Setup()
+    public async Task<NodeSetup> SetupAsync(CancellationToken cancellationToken)
     {
-        var registry = OpenStore();
+        var registry = _registry;
         var iface = ExternalInterfaceSelector.Select(_host, _options.Ifaces, _options.IfaceRegexes, _options.PublicIp);
         _logger.LogInformation("Using interface with name {Name} and address {IfaceAddr}", iface.Name, iface.IfaceAddr);
         _logger.LogInformation("Using {ExtAddr} as external address (PublicIP)", iface.ExtAddr);
 
-        var config = NetworkConfigLoader.Load(_options.NetConfigPath, registry.GetNetworkConfig(), registry.ConfigSource);
+        var storedConfig = await registry.GetNetworkConfigAsync(cancellationToken).ConfigureAwait(false);
+        var config = NetworkConfigLoader.Load(_options.NetConfigPath, storedConfig, registry.ConfigSource);
         _logger.LogInformation("Network config: Network {Network} SubnetLen {Len} range {Min} .. {Max}, backend {Backend} port {Port}",
             config.Network, config.SubnetLen, config.SubnetMin, config.SubnetMax, config.Backend.TypeName, config.Backend.Port);
         int mtu = config.Backend.OverlayMtu(iface.Mtu);
@@ -59,7 +65,7 @@ internal sealed class NodeDaemon
         LeaseAttributes attributes;
         if (config.Backend.Type == BackendType.Vxlan)
         {
-            vtepMac = StoredVtepMac(registry.List(), iface.ExtAddr) ?? MacAddress.NewRandomLocal();
+            vtepMac = StoredVtepMac(await registry.ListAsync(cancellationToken).ConfigureAwait(false), iface.ExtAddr) ?? MacAddress.NewRandomLocal();
             attributes = LeaseAttributes.ForVxlan(iface.ExtAddr, config.Backend.Vni, vtepMac.Value);
         }
         else
@@ -67,7 +73,8 @@ internal sealed class NodeDaemon
             attributes = LeaseAttributes.ForUdp(iface.ExtAddr);
         }
 
-        var lease = new LeaseAcquirer(registry, _logger).Acquire(config, attributes, previous, _options.LeaseTtl);
+        var lease = await new LeaseAcquirer(registry, _logger)
+            .AcquireAsync(config, attributes, previous, _options.LeaseTtl, cancellationToken).ConfigureAwait(false);
         SubnetEnvFile.Write(_options.SubnetFile, SubnetEnvFile.Render(config, lease.Subnet, mtu, _options.IpMasq));
         _logger.LogInformation("Wrote subnet file {Path}: subnet {Subnet}, MTU {Mtu}", _options.SubnetFile, lease.Subnet, mtu);
         return new NodeSetup(registry, iface, config, lease, mtu, vtepMac);
@@ -79,7 +86,7 @@ internal sealed class NodeDaemon
     /// </summary>
     public async Task<int> RunAsync(CancellationToken shutdown)
     {
-        var setup = Setup();
+        var setup = await SetupAsync(shutdown).ConfigureAwait(false);
         var dataPath = _dataPaths.Create(setup.Config.Backend, _options);
         var context = new DataPathContext(setup.Interface, setup.Config, setup.Lease, setup.OverlayMtu, setup.VtepMac, _options.Io, _loggers);
         await dataPath.StartAsync(context, shutdown).ConfigureAwait(false);
@@ -112,16 +119,6 @@ internal sealed class NodeDaemon
             throw new ControlException($"internal error: {other}");
         _logger.LogInformation("Shutting down");
         return ExitCodes.Ok;
-    }
-
-    private ISubnetRegistry OpenStore()
-    {
-        if (_options.LeaseDir is null)
-        {
-            throw new ControlException(
-                $"the etcd lease store (--etcd-endpoints {string.Join(',', _options.EtcdEndpoints)}) is not implemented yet: pass --lease-dir DIR to use the embedded lease store");
-        }
-        return DirectorySubnetRegistry.Open(_options.LeaseDir, _time, _loggers.CreateLogger("dataplane.leases"));
     }
 
     /// <summary>flannel reuses the VTEP MAC of the lease our PublicIP already holds, so peers' neighbour entries stay valid.</summary>
@@ -179,7 +176,7 @@ internal sealed class NodeDaemon
             RenewResult result;
             try
             {
-                result = setup.Registry.Renew(subnet, owner, ttl);
+                result = await setup.Registry.RenewAsync(subnet, owner, ttl, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

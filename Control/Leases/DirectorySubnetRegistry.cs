@@ -89,7 +89,43 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         return registry;
     }
 
+    // The interface is asynchronous for network stores; this store's operations are short local file I/O under
+    // a flock, so they run synchronously to completion and ignore the token (a cancelled shutdown token must not
+    // abandon a half-done startup: `run` with an early SIGTERM still completes setup, then stops).
+
     /// <inheritdoc/>
+    public ValueTask<string?> GetNetworkConfigAsync(CancellationToken cancellationToken) =>
+        Run(GetNetworkConfig, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<LeaseSnapshot> ListAsync(CancellationToken cancellationToken) => Run(List, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<DateTimeOffset?> TryCreateAsync(Ipv4Prefix subnet, LeaseAttributes attributes, TimeSpan ttl, CancellationToken cancellationToken) =>
+        Run(() => TryCreate(subnet, attributes, ttl), cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<DateTimeOffset?> PutAsync(Ipv4Prefix subnet, LeaseAttributes attributes, TimeSpan? ttl, CancellationToken cancellationToken) =>
+        Run(() => Put(subnet, attributes, ttl), cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<RenewResult> RenewAsync(Ipv4Prefix subnet, Ipv4Address owner, TimeSpan ttl, CancellationToken cancellationToken) =>
+        Run(() => Renew(subnet, owner, ttl), cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask DeleteAsync(Ipv4Prefix subnet, CancellationToken cancellationToken)
+    {
+        Delete(subnet);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static ValueTask<T> Run<T>(Func<T> operation, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(operation());
+
+    /// <summary>The raw network config text, or null when DIR/config does not exist (synchronous form).</summary>
     public string? GetNetworkConfig()
     {
         try
@@ -102,14 +138,14 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         }
     }
 
-    /// <inheritdoc/>
+    /// <summary>The live leases and unreadable entries (synchronous form of <see cref="ListAsync"/>).</summary>
     public LeaseSnapshot List()
     {
         using var held = Lock();
         return ListLocked(_time.GetUtcNow());
     }
 
-    /// <inheritdoc/>
+    /// <summary>Synchronous form of <see cref="TryCreateAsync"/>.</summary>
     public DateTimeOffset? TryCreate(Ipv4Prefix subnet, LeaseAttributes attributes, TimeSpan ttl)
     {
         using var held = Lock();
@@ -127,7 +163,7 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         return expiration;
     }
 
-    /// <inheritdoc/>
+    /// <summary>Synchronous form of <see cref="PutAsync"/>.</summary>
     public DateTimeOffset? Put(Ipv4Prefix subnet, LeaseAttributes attributes, TimeSpan? ttl)
     {
         using var held = Lock();
@@ -144,7 +180,7 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         return expiration;
     }
 
-    /// <inheritdoc/>
+    /// <summary>Synchronous form of <see cref="RenewAsync"/>.</summary>
     public RenewResult Renew(Ipv4Prefix subnet, Ipv4Address owner, TimeSpan ttl)
     {
         using var held = Lock();
@@ -171,7 +207,7 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         return new RenewResult(RenewOutcome.Renewed, expiration);
     }
 
-    /// <inheritdoc/>
+    /// <summary>Synchronous form of <see cref="DeleteAsync"/>.</summary>
     public void Delete(Ipv4Prefix subnet)
     {
         using var held = Lock();
