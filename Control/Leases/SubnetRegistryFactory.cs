@@ -16,7 +16,7 @@ internal static class SubnetRegistryFactory
         var logger = loggers.CreateLogger("dataplane.leases");
         if (options.LeaseDir is { } dir)
             return ValueTask.FromResult<ISubnetRegistry>(DirectorySubnetRegistry.Open(dir, time, logger));
-        throw new ControlException(
-            $"the etcd lease store (--etcd-endpoints {string.Join(',', options.EtcdEndpoints)}) is not implemented yet: pass --lease-dir DIR to use the embedded lease store");
+        logger.LogInformation("Using the etcd lease store at {Endpoints}, prefix {Prefix}", string.Join(',', options.Etcd.Endpoints), options.Etcd.Prefix);
+        return ValueTask.FromResult<ISubnetRegistry>(EtcdSubnetRegistry.Open(options.Etcd, time, logger));
     }
 }
