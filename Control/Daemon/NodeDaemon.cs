@@ -157,6 +157,7 @@ internal sealed class NodeDaemon
         var owner = setup.Lease.Attributes.PublicIP;
         var ttl = _options.LeaseTtl;
         DateTimeOffset? retryAt = null;
+        int failures = 0;
         while (!ct.IsCancellationRequested)
         {
             if (state.Expiration is not DateTimeOffset expiration)
@@ -180,11 +181,19 @@ internal sealed class NodeDaemon
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                var delay = RenewalSchedule.RetryDelay(ttl);
-                _logger.LogError("Error renewing lease (trying again in {Delay}): {Error}", delay, e.Message);
+                // Back-off 1 s, 2 s, 4 s ... capped at flannel's retry interval (RenewalSchedule.RetryDelay); the
+                // first failure is an error line, the retries are debug lines, so an outage does not flood the log.
+                var delay = RenewalSchedule.BackOff(failures++, ttl);
+                if (failures == 1)
+                    _logger.LogError("Error renewing lease (retrying with back-off, next in {Delay}): {Error}", delay, e.Message);
+                else
+                    _logger.LogDebug("Renewal attempt {Attempt} failed (next in {Delay}): {Error}", failures, delay, e.Message);
                 retryAt = _time.GetUtcNow() + delay;
                 continue;
             }
+            if (failures > 0)
+                _logger.LogInformation("Renewal succeeded after {Failures} failed attempts", failures);
+            failures = 0;
             retryAt = null;
             switch (result.Outcome)
             {
