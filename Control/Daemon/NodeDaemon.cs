@@ -162,16 +162,17 @@ internal sealed class NodeDaemon
         {
             if (state.Expiration is not DateTimeOffset expiration)
             {
-                // Static lease: nothing to renew; wake up now and then in case it becomes dynamic again.
-                await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
+                // Static lease: nothing to renew until the watch loop reports it dynamic again.
+                await state.WaitForChangeAsync(TimeSpan.FromMinutes(1), _time, ct).ConfigureAwait(false);
                 continue;
             }
             var at = retryAt ?? RenewalSchedule.RenewAt(expiration, ttl, _options.RenewMargin);
             var wait = at - _time.GetUtcNow();
             if (wait > TimeSpan.Zero)
             {
-                // Re-check at least every second: the watch loop may report a newer expiry (e.g. an operator edit).
-                await Task.Delay(wait < TimeSpan.FromSeconds(1) ? wait : TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
+                // Sleep until the renewal is due, or until the watch loop reports a different expiry (an operator
+                // edit): no periodic wake-ups, which on an idle node cost more CPU than everything else together.
+                await state.WaitForChangeAsync(wait, _time, ct).ConfigureAwait(false);
                 continue;
             }
             RenewResult result;
@@ -223,7 +224,36 @@ internal sealed class NodeDaemon
     private sealed class OwnLeaseState(Lease lease)
     {
         private readonly Lock _gate = new();
+        private readonly SemaphoreSlim _changed = new(0, 1);
         private DateTimeOffset? _expiration = lease.Expiration;
+
+        /// <summary>Waits until the expiry changes or <paramref name="timeout"/> passes (cancellation throws).</summary>
+        public async Task WaitForChangeAsync(TimeSpan timeout, TimeProvider time, CancellationToken ct)
+        {
+            using var timer = new CancellationTokenSource(timeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, ct);
+            try
+            {
+                await _changed.WaitAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+            }
+        }
+
+        private void Signal()
+        {
+            if (_changed.CurrentCount == 0)
+            {
+                try
+                {
+                    _changed.Release();
+                }
+                catch (SemaphoreFullException)
+                {
+                }
+            }
+        }
 
         public DateTimeOffset? Expiration
         {
@@ -239,8 +269,11 @@ internal sealed class NodeDaemon
         {
             lock (_gate)
             {
-                if (current.Expiration is null || _expiration is null || current.Expiration > _expiration)
+                if ((current.Expiration is null || _expiration is null || current.Expiration > _expiration) && current.Expiration != _expiration)
+                {
                     _expiration = current.Expiration;
+                    Signal();
+                }
             }
         }
 
