@@ -174,8 +174,8 @@ internal sealed class Lab
     }
 
     /// <summary>
-    /// Waits until pod 1 and every other pod reach each other (each daemon has seen the others' leases: they poll the
-    /// store every 200 ms), so <c>lab up</c> returns a lab that works.
+    /// Waits until pod 1 and every other pod reach each other (each daemon has seen the others' leases: they watch
+    /// the store and see a change within a second), so <c>lab up</c> returns a lab that works.
     /// </summary>
     public void WaitConverged(int nodes, TimeSpan timeout)
     {
