@@ -274,6 +274,10 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
                 {
                     outage.Failed($"watch stream: {e.Status.StatusCode} {e.Status.Detail}");
                 }
+                catch (Exception e) when (e is IOException or HttpRequestException && !ct.IsCancellationRequested)
+                {
+                    outage.Failed($"watch stream: {e.Message}");
+                }
                 await Task.Delay(backoff, _time, ct).ConfigureAwait(false);
                 backoff = backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
             }
