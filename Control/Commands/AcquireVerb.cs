@@ -32,7 +32,7 @@ internal sealed class AcquireVerb : IVerb
             {
                 var runOptions = RunOptionsReader.Read(result, options);
                 using var loggers = Logging.Create(runOptions.Verbosity, context.Logging);
-                var setup = new NodeDaemon(runOptions, context.Host, context.DataPaths, loggers).Setup();
+                var setup = SetupAsync(runOptions, context, loggers).GetAwaiter().GetResult();
                 context.Out.WriteLine(setup.Lease.Subnet);
                 return ExitCodes.Ok;
             }
@@ -43,5 +43,12 @@ internal sealed class AcquireVerb : IVerb
             }
         });
         return command;
+    }
+
+    private static async Task<NodeSetup> SetupAsync(RunOptions options, CliContext context, Microsoft.Extensions.Logging.ILoggerFactory loggers)
+    {
+        var cancel = context.Shutdown ?? CancellationToken.None;
+        await using var registry = await Leases.SubnetRegistryFactory.OpenAsync(options, TimeProvider.System, loggers, cancel).ConfigureAwait(false);
+        return await new NodeDaemon(options, registry, context.Host, context.DataPaths, loggers).SetupAsync(cancel).ConfigureAwait(false);
     }
 }

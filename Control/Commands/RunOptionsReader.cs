@@ -45,11 +45,20 @@ internal static class RunOptionsReader
             throw ControlException.Usage("--lease-dir needs a directory");
         var etcdEndpoints = o.Value(result, "etcd-endpoints");
         var etcdPrefix = o.Value(result, "etcd-prefix");
-        if (leaseDir is not null && (etcdEndpoints is not null || etcdPrefix is not null))
+        string[] etcdFlags = ["etcd-endpoints", "etcd-prefix", "etcd-cafile", "etcd-certfile", "etcd-keyfile", "etcd-username", "etcd-password"];
+        if (leaseDir is not null && etcdFlags.FirstOrDefault(f => o.Value(result, f) is not null) is { } etcdFlag)
         {
             throw ControlException.Usage(
-                $"contradictory flags: --lease-dir selects the embedded lease store, so --{(etcdEndpoints is not null ? "etcd-endpoints" : "etcd-prefix")} cannot be used with it");
+                $"contradictory flags: --lease-dir selects the embedded lease store, so --{etcdFlag} cannot be used with it");
         }
+        var endpoints = (etcdEndpoints ?? RunFlags.DefaultEtcdEndpoints).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (endpoints.Length == 0)
+            throw ControlException.Usage("--etcd-endpoints needs at least one URL");
+        var etcd = new EtcdOptions(endpoints, etcdPrefix ?? RunFlags.DefaultEtcdPrefix,
+            NonEmpty(o.Value(result, "etcd-cafile")), NonEmpty(o.Value(result, "etcd-certfile")), NonEmpty(o.Value(result, "etcd-keyfile")),
+            NonEmpty(o.Value(result, "etcd-username")), o.Value(result, "etcd-password"));
+        if ((etcd.CertFile is null) != (etcd.KeyFile is null))
+            throw ControlException.Usage("--etcd-certfile and --etcd-keyfile go together: give both or neither");
 
         var io = (o.Value(result, "io") ?? "batch") switch
         {
@@ -73,8 +82,6 @@ internal static class RunOptionsReader
         {
             if (!GoDuration.TryParse(ttlText, out ttl) || ttl < TimeSpan.FromSeconds(1) || ttl > RenewalSchedule.DefaultTtl)
                 throw ControlException.Usage($"invalid --unsafe-lease-ttl '{ttlText}': must be a Go duration between 1s and 24h (e.g. 5s)");
-            if (leaseDir is null)
-                throw ControlException.Usage("contradictory flags: --unsafe-lease-ttl only applies to the embedded store (--lease-dir)");
         }
 
         var regexes = o.Values(result, "iface-regex");
@@ -103,8 +110,7 @@ internal static class RunOptionsReader
             IptablesResync = TimeSpan.FromSeconds(resyncSeconds),
             IpMasqRandomFully = !o.Bool(result, "ip-masq-fully-random-disable"),
             RenewMargin = TimeSpan.FromMinutes(marginMinutes),
-            EtcdEndpoints = (etcdEndpoints ?? RunFlags.DefaultEtcdEndpoints).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-            EtcdPrefix = etcdPrefix ?? RunFlags.DefaultEtcdPrefix,
+            Etcd = etcd,
             LeaseDir = leaseDir,
             Io = io,
             Offloads = offloads,
@@ -112,4 +118,6 @@ internal static class RunOptionsReader
             Verbosity = verbosity,
         };
     }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

@@ -51,8 +51,7 @@ internal sealed class RunVerb : IVerb
         using var sigint = context.Shutdown is null ? PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal) : null;
         try
         {
-            var daemon = new NodeDaemon(options, context.Host, context.DataPaths, loggers);
-            return daemon.RunAsync(shutdown.Token).GetAwaiter().GetResult();
+            return RunAsync(options, context, loggers, shutdown.Token).GetAwaiter().GetResult();
         }
         catch (ControlException e)
         {
@@ -65,5 +64,12 @@ internal sealed class RunVerb : IVerb
             signal.Cancel = true;
             shutdown.Cancel();
         }
+    }
+
+    private static async Task<int> RunAsync(RunOptions options, CliContext context, Microsoft.Extensions.Logging.ILoggerFactory loggers, CancellationToken shutdown)
+    {
+        await using var registry = await Leases.SubnetRegistryFactory.OpenAsync(options, TimeProvider.System, loggers, shutdown).ConfigureAwait(false);
+        var daemon = new NodeDaemon(options, registry, context.Host, context.DataPaths, loggers);
+        return await daemon.RunAsync(shutdown).ConfigureAwait(false);
     }
 }

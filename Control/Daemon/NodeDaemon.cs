@@ -20,16 +20,21 @@ namespace Control.Daemon;
 internal sealed class NodeDaemon
 {
     private readonly RunOptions _options;
+    private readonly ISubnetRegistry _registry;
     private readonly IHostInterfaces _host;
     private readonly IDataPathFactory _dataPaths;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
 
-    /// <summary>Creates a daemon; nothing happens until <see cref="Setup"/> or <see cref="RunAsync"/>.</summary>
-    public NodeDaemon(RunOptions options, IHostInterfaces host, IDataPathFactory dataPaths, ILoggerFactory loggers, TimeProvider? time = null)
+    /// <summary>
+    /// Creates a daemon over <paramref name="registry"/> (opened by the caller, see <see cref="SubnetRegistryFactory"/>,
+    /// and still owned by it); nothing happens until <see cref="SetupAsync"/> or <see cref="RunAsync"/>.
+    /// </summary>
+    public NodeDaemon(RunOptions options, ISubnetRegistry registry, IHostInterfaces host, IDataPathFactory dataPaths, ILoggerFactory loggers, TimeProvider? time = null)
     {
         _options = options;
+        _registry = registry;
         _host = host;
         _dataPaths = dataPaths;
         _loggers = loggers;
@@ -41,9 +46,9 @@ internal sealed class NodeDaemon
     /// Everything up to and including writing subnet.env (the one-shot <c>acquire</c>). Throws
     /// <see cref="ControlException"/> with one operator line for every failure.
     /// </summary>
-    public NodeSetup Setup()
+    public async Task<NodeSetup> SetupAsync(CancellationToken cancellationToken)
     {
-        var setup = Prepare();
+        var setup = await PrepareAsync(cancellationToken).ConfigureAwait(false);
         WriteSubnetFile(setup);
         return setup;
     }
@@ -53,14 +58,15 @@ internal sealed class NodeDaemon
     /// flanneld writes it once the device is up (the CNI plugin reads it as "this node is ready"), so
     /// <see cref="RunAsync"/> writes it after <see cref="IDataPath.StartAsync"/> succeeds.
     /// </summary>
-    public NodeSetup Prepare()
+    public async Task<NodeSetup> PrepareAsync(CancellationToken cancellationToken)
     {
-        var registry = OpenStore();
+        var registry = _registry;
         var iface = ExternalInterfaceSelector.Select(_host, _options.Ifaces, _options.IfaceRegexes, _options.PublicIp);
         _logger.LogInformation("Using interface with name {Name} and address {IfaceAddr}", iface.Name, iface.IfaceAddr);
         _logger.LogInformation("Using {ExtAddr} as external address (PublicIP)", iface.ExtAddr);
 
-        var config = NetworkConfigLoader.Load(_options.NetConfigPath, registry.GetNetworkConfig(), registry.ConfigSource);
+        var storedConfig = await registry.GetNetworkConfigAsync(cancellationToken).ConfigureAwait(false);
+        var config = NetworkConfigLoader.Load(_options.NetConfigPath, storedConfig, registry.ConfigSource);
         _logger.LogInformation("Network config: Network {Network} SubnetLen {Len} range {Min} .. {Max}, backend {Backend} port {Port}",
             config.Network, config.SubnetLen, config.SubnetMin, config.SubnetMax, config.Backend.TypeName, config.Backend.Port);
         int mtu = config.Backend.OverlayMtu(iface.Mtu);
@@ -73,7 +79,7 @@ internal sealed class NodeDaemon
         LeaseAttributes attributes;
         if (config.Backend.Type == BackendType.Vxlan)
         {
-            vtepMac = StoredVtepMac(registry.List(), iface.ExtAddr) ?? MacAddress.NewRandomLocal();
+            vtepMac = StoredVtepMac(await registry.ListAsync(cancellationToken).ConfigureAwait(false), iface.ExtAddr) ?? MacAddress.NewRandomLocal();
             attributes = LeaseAttributes.ForVxlan(iface.ExtAddr, config.Backend.Vni, vtepMac.Value);
         }
         else
@@ -81,7 +87,8 @@ internal sealed class NodeDaemon
             attributes = LeaseAttributes.ForUdp(iface.ExtAddr);
         }
 
-        var lease = new LeaseAcquirer(registry, _logger).Acquire(config, attributes, previous, _options.LeaseTtl);
+        var lease = await new LeaseAcquirer(registry, _logger)
+            .AcquireAsync(config, attributes, previous, _options.LeaseTtl, cancellationToken).ConfigureAwait(false);
         return new NodeSetup(registry, iface, config, lease, mtu, vtepMac);
     }
 
@@ -104,7 +111,7 @@ internal sealed class NodeDaemon
         // What the previous run wrote, read before we overwrite it (flanneld: ReadCIDRFromSubnetFile).
         var previousNetwork = SubnetEnvFile.ReadPreviousNetwork(_options.SubnetFile);
         var previousSubnet = SubnetEnvFile.ReadPreviousSubnet(_options.SubnetFile);
-        var setup = Prepare();
+        var setup = await PrepareAsync(shutdown).ConfigureAwait(false);
         // iptables belong to the control plane, as flanneld's trafficmngr: the data path is created with its iptables
         // flags off, so however it is implemented it cannot install (or remove on stop) rules the daemon manages.
         var dataPath = _dataPaths.Create(setup.Config.Backend, _options with { IpMasq = false, ForwardRules = false });
@@ -172,16 +179,6 @@ internal sealed class NodeDaemon
         return iptables;
     }
 
-    private ISubnetRegistry OpenStore()
-    {
-        if (_options.LeaseDir is null)
-        {
-            throw new ControlException(
-                $"the etcd lease store (--etcd-endpoints {string.Join(',', _options.EtcdEndpoints)}) is not implemented yet: pass --lease-dir DIR to use the embedded lease store");
-        }
-        return DirectorySubnetRegistry.Open(_options.LeaseDir, _time, _loggers.CreateLogger("dataplane.leases"));
-    }
-
     /// <summary>flannel reuses the VTEP MAC of the lease our PublicIP already holds, so peers' neighbour entries stay valid.</summary>
     private static MacAddress? StoredVtepMac(LeaseSnapshot snapshot, Ipv4Address publicIp) =>
         snapshot.FindByPublicIp(publicIp) is { Attributes.IsVxlan: true } own
@@ -201,7 +198,7 @@ internal sealed class NodeDaemon
             if (snapshot.Corrupt.FirstOrDefault(c => c.Subnet == own) is { } corrupt)
                 throw Fatal($"our own lease {corrupt.Key} in {setup.Registry.Description} is corrupt ({corrupt.Problem}). Shutting down daemon.");
             var mine = snapshot.Find(own);
-            if (mine is null && ReclaimAfterClockJump(setup, state))
+            if (mine is null && await ReclaimAfterClockJumpAsync(setup, state, ct).ConfigureAwait(false))
                 continue; // the store's next snapshot has our lease again; keep the routes we have until then
             if (mine is null || mine.Attributes.PublicIP != publicIp)
                 throw Fatal($"Lease has been revoked. Shutting down daemon. (subnet {own} is gone from {setup.Registry.Description})");
@@ -221,34 +218,44 @@ internal sealed class NodeDaemon
         var owner = setup.Lease.Attributes.PublicIP;
         var ttl = _options.LeaseTtl;
         DateTimeOffset? retryAt = null;
+        int failures = 0;
         while (!ct.IsCancellationRequested)
         {
             if (state.Expiration is not DateTimeOffset expiration)
             {
-                // Static lease: nothing to renew; wake up now and then in case it becomes dynamic again.
-                await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
+                // Static lease: nothing to renew until the watch loop reports it dynamic again.
+                await state.WaitForChangeAsync(TimeSpan.FromMinutes(1), _time, ct).ConfigureAwait(false);
                 continue;
             }
             var at = retryAt ?? RenewalSchedule.RenewAt(expiration, ttl, _options.RenewMargin);
             var wait = at - _time.GetUtcNow();
             if (wait > TimeSpan.Zero)
             {
-                // Re-check at least every second: the watch loop may report a newer expiry (e.g. an operator edit).
-                await Task.Delay(wait < TimeSpan.FromSeconds(1) ? wait : TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
+                // Sleep until the renewal is due, or until the watch loop reports a different expiry (an operator
+                // edit): no periodic wake-ups, which on an idle node cost more CPU than everything else together.
+                await state.WaitForChangeAsync(wait, _time, ct).ConfigureAwait(false);
                 continue;
             }
             RenewResult result;
             try
             {
-                result = setup.Registry.Renew(subnet, owner, ttl);
+                result = await setup.Registry.RenewAsync(subnet, owner, ttl, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                var delay = RenewalSchedule.RetryDelay(ttl);
-                _logger.LogError("Error renewing lease (trying again in {Delay}): {Error}", delay, e.Message);
+                // Back-off 1 s, 2 s, 4 s ... capped at flannel's retry interval (RenewalSchedule.RetryDelay); the
+                // first failure is an error line, the retries are debug lines, so an outage does not flood the log.
+                var delay = RenewalSchedule.BackOff(failures++, ttl);
+                if (failures == 1)
+                    _logger.LogError("Error renewing lease (retrying with back-off, next in {Delay}): {Error}", delay, e.Message);
+                else
+                    _logger.LogDebug("Renewal attempt {Attempt} failed (next in {Delay}): {Error}", failures, delay, e.Message);
                 retryAt = _time.GetUtcNow() + delay;
                 continue;
             }
+            if (failures > 0)
+                _logger.LogInformation("Renewal succeeded after {Failures} failed attempts", failures);
+            failures = 0;
             retryAt = null;
             switch (result.Outcome)
             {
@@ -263,7 +270,7 @@ internal sealed class NodeDaemon
                 case RenewOutcome.Corrupt:
                     throw Fatal($"our own lease {SubnetKey.Format(subnet)} in {setup.Registry.Description} is corrupt ({result.Problem}). Shutting down daemon.");
                 default:
-                    if (ReclaimAfterClockJump(setup, state))
+                    if (await ReclaimAfterClockJumpAsync(setup, state, ct).ConfigureAwait(false))
                         break;
                     throw Fatal($"Lease has been revoked. Shutting down daemon. (subnet {subnet} is gone from {setup.Registry.Description})");
             }
@@ -283,26 +290,27 @@ internal sealed class NodeDaemon
     /// timer counts monotonic time (Go timers), so a node's wall-clock jump never expires its lease.</para>
     /// <para>Rule: it is a clock jump, not a revocation, when the wall clock has run ahead of the monotonic clock by
     /// more than <see cref="ClockJumpTolerance"/> since our last renewal, and by the monotonic clock our lease still
-    /// has time left. Then we take the subnet back with a create-if-absent (<see cref="ISubnetRegistry.TryCreate"/>:
+    /// has time left. Then we take the subnet back with a create-if-absent (<see cref="ISubnetRegistry.TryCreateAsync"/>:
     /// it cannot overwrite a live lease that another node took meanwhile) with our published attributes and a new
     /// TTL. Limits: a lease an operator deletes during the same second as a jump is re-published; peers' routes may
     /// flap for up to a renew-loop period (1 s) while each peer daemon re-publishes its own lease.</para>
-    /// <para>Both loops call this; the lock makes the second caller see the first one's result (the lease is back
+    /// <para>Both loops call this; the gate makes the second caller see the first one's result (the lease is back
     /// under our PublicIP) instead of failing the create.</para>
     /// </remarks>
-    private bool ReclaimAfterClockJump(NodeSetup setup, OwnLeaseState state)
+    private async Task<bool> ReclaimAfterClockJumpAsync(NodeSetup setup, OwnLeaseState state, CancellationToken ct)
     {
-        lock (_reclaimGate)
+        await _reclaimGate.WaitAsync(ct).ConfigureAwait(false);
+        try
         {
             var subnet = setup.Lease.Subnet;
-            var current = setup.Registry.List().Find(subnet);
+            var current = (await setup.Registry.ListAsync(ct).ConfigureAwait(false)).Find(subnet);
             if (current is not null)
                 return current.Attributes.PublicIP == setup.Lease.Attributes.PublicIP;
             var drift = state.WallClockDrift();
             var left = state.MonotonicTimeLeft();
             if (drift < ClockJumpTolerance || left is not { } remaining || remaining <= TimeSpan.Zero)
                 return false;
-            var expiration = setup.Registry.TryCreate(subnet, setup.Lease.Attributes, _options.LeaseTtl);
+            var expiration = await setup.Registry.TryCreateAsync(subnet, setup.Lease.Attributes, _options.LeaseTtl, ct).ConfigureAwait(false);
             if (expiration is null)
                 return false;
             state.Renewed(expiration);
@@ -310,12 +318,16 @@ internal sealed class NodeDaemon
                 "re-published it (new expiration {Expiration:O}) instead of exiting", drift, remaining, subnet, expiration);
             return true;
         }
+        finally
+        {
+            _reclaimGate.Release();
+        }
     }
 
     /// <summary>Wall-vs-monotonic drift below this is clock slewing, not a jump.</summary>
     internal static TimeSpan ClockJumpTolerance { get; } = TimeSpan.FromSeconds(2);
 
-    private readonly Lock _reclaimGate = new();
+    private readonly SemaphoreSlim _reclaimGate = new(1, 1);
 
     private ControlException Fatal(string message)
     {
@@ -331,6 +343,8 @@ internal sealed class NodeDaemon
     {
         private readonly Lock _gate = new();
         private readonly TimeProvider _time;
+        // Released when the expiry changes, so the renew loop sleeps until it is due or the store says otherwise.
+        private readonly SemaphoreSlim _changed = new(0, 1);
         private DateTimeOffset? _expiration;
         // Wall and monotonic readings taken together at the last renewal (or start): their divergence since then is
         // the wall clock's jump; the expiry minus the wall reading is the lease's real time left at that moment.
@@ -342,6 +356,34 @@ internal sealed class NodeDaemon
             _time = time;
             _expiration = lease.Expiration;
             Rebase();
+        }
+
+        /// <summary>Waits until the expiry changes or <paramref name="timeout"/> passes (cancellation throws).</summary>
+        public async Task WaitForChangeAsync(TimeSpan timeout, TimeProvider time, CancellationToken ct)
+        {
+            using var timer = new CancellationTokenSource(timeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, ct);
+            try
+            {
+                await _changed.WaitAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+            }
+        }
+
+        private void Signal()
+        {
+            if (_changed.CurrentCount == 0)
+            {
+                try
+                {
+                    _changed.Release();
+                }
+                catch (SemaphoreFullException)
+                {
+                }
+            }
         }
 
         public DateTimeOffset? Expiration
@@ -358,10 +400,11 @@ internal sealed class NodeDaemon
         {
             lock (_gate)
             {
-                if (current.Expiration is null || _expiration is null || current.Expiration > _expiration)
+                if ((current.Expiration is null || _expiration is null || current.Expiration > _expiration) && current.Expiration != _expiration)
                 {
                     _expiration = current.Expiration;
                     Rebase();
+                    Signal();
                 }
             }
         }

@@ -44,11 +44,8 @@ internal sealed record RunOptions
     /// <summary>--subnet-lease-renew-margin.</summary>
     public TimeSpan RenewMargin { get; init; } = TimeSpan.FromMinutes(60);
 
-    /// <summary>--etcd-endpoints.</summary>
-    public IReadOnlyList<string> EtcdEndpoints { get; init; } = [];
-
-    /// <summary>--etcd-prefix.</summary>
-    public string EtcdPrefix { get; init; } = "/coreos.com/network";
+    /// <summary>--etcd-endpoints, --etcd-prefix and the etcd TLS/auth flags (used when <see cref="LeaseDir"/> is null).</summary>
+    public Leases.EtcdOptions Etcd { get; init; } = new([Commands.RunFlags.DefaultEtcdEndpoints], Commands.RunFlags.DefaultEtcdPrefix);
 
     /// <summary>--lease-dir: the embedded store; null means etcd.</summary>
     public string? LeaseDir { get; init; }

@@ -35,18 +35,25 @@ internal sealed class Lab
             throw new LabException($"--nodes must be 1..200, got {options.Nodes}");
         if (options.Backend is not ("udp" or "vxlan"))
             throw new LabException($"--backend must be udp or vxlan, got '{options.Backend}'");
+        if (options.Store is not ("dir" or "etcd"))
+            throw new LabException($"--store must be dir or etcd, got '{options.Store}'");
         Down();
         try
         {
-            Directory.CreateDirectory(Path.Combine(_layout.LeaseDir, "subnets"));
-            File.WriteAllText(Path.Combine(_layout.LeaseDir, "config"),
-                $"{{\"Network\":\"{LabLayout.Network}\",\"Backend\":{{\"Type\":\"{options.Backend}\"}}}}\n");
+            var config = $"{{\"Network\":\"{LabLayout.Network}\",\"Backend\":{{\"Type\":\"{options.Backend}\"}}}}";
+            if (options.Store == "dir")
+            {
+                Directory.CreateDirectory(Path.Combine(_layout.LeaseDir, "subnets"));
+                File.WriteAllText(Path.Combine(_layout.LeaseDir, "config"), config + "\n");
+            }
             Step("underlay bridge");
             var ul = LabLayout.UnderlayNamespace;
             LabShell.Ok($"ip netns add {ul}");
             LabShell.InNs(ul, "ip link set lo up");
             LabShell.InNs(ul, "ip link add br0 type bridge");
             LabShell.InNs(ul, "ip link set br0 up");
+            if (options.Store == "etcd")
+                StartEtcd(config);
             for (int i = 1; i <= options.Nodes; i++)
                 AddNode(i);
             if (!options.StartDaemons)
@@ -87,10 +94,12 @@ internal sealed class Lab
     public void StartDaemon(int i, LabOptions options)
     {
         Step($"daemon {i}");
-        var args = new List<string>(options.DataplaneCommand ?? DataplaneCommand())
-        {
-            "run", "--lease-dir", _layout.LeaseDir, "--iface", "eth0", "--subnet-file", _layout.SubnetFile(i),
-        };
+        var args = new List<string>(options.DataplaneCommand ?? DataplaneCommand()) { "run" };
+        // etcd: exactly flanneld's flags (endpoints and the default prefix); dir: our embedded store.
+        args.AddRange(options.Store == "etcd"
+            ? ["--etcd-endpoints", LabLayout.EtcdEndpoint, "--etcd-prefix", LabLayout.EtcdPrefix]
+            : ["--lease-dir", _layout.LeaseDir]);
+        args.AddRange(["--iface", "eth0", "--subnet-file", _layout.SubnetFile(i)]);
         if (options.IpMasq)
             args.Add("--ip-masq");
         args.AddRange(options.DaemonArgs);
@@ -101,6 +110,33 @@ internal sealed class Lab
         File.WriteAllText(_layout.PidFile(i), r.StdOut.Trim());
         WaitFor(() => File.Exists(_layout.SubnetFile(i)), TimeSpan.FromSeconds(20),
             () => $"node {i}'s daemon wrote no {_layout.SubnetFile(i)}; its log says:\n{TailLog(i)}");
+    }
+
+    /// <summary>
+    /// Starts one etcd member inside the underlay namespace on <see cref="LabLayout.EtcdAddress"/> (the nodes reach it
+    /// over their eth0, as flanneld nodes reach a cluster etcd; the root namespace's loopback is out of their reach),
+    /// waits until it answers, and writes the network config at flanneld's key.
+    /// </summary>
+    private void StartEtcd(string config)
+    {
+        Step("etcd (lease store) in the underlay namespace");
+        var ul = LabLayout.UnderlayNamespace;
+        LabShell.InNs(ul, $"ip addr add {LabLayout.EtcdAddress}/24 dev br0");
+        Directory.CreateDirectory(_layout.EtcdDataDir);
+        string[] etcd =
+        [
+            "etcd", "--name", "lab", "--data-dir", _layout.EtcdDataDir,
+            "--listen-client-urls", LabLayout.EtcdEndpoint, "--advertise-client-urls", LabLayout.EtcdEndpoint,
+            "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+            "--initial-cluster", "lab=http://127.0.0.1:2380", "--log-level", "warn", "--logger", "zap",
+        ];
+        var script = $"setsid ip netns exec {ul} {string.Join(' ', etcd.Select(Quote))} >>{Quote(_layout.EtcdLog)} 2>&1 </dev/null &";
+        LabShell.Run("/bin/sh", ["-c", script]);
+        WaitFor(() => LabShell.Run("ip", ["netns", "exec", ul, "etcdctl", "--endpoints", LabLayout.EtcdEndpoint, "endpoint", "health"]).ExitCode == 0,
+            TimeSpan.FromSeconds(20), () => $"the lab etcd did not become healthy; {_layout.EtcdLog} says:\n{(File.Exists(_layout.EtcdLog) ? File.ReadAllText(_layout.EtcdLog) : "(no log)")}");
+        var put = LabShell.Run("ip", ["netns", "exec", ul, "etcdctl", "--endpoints", LabLayout.EtcdEndpoint, "put", LabLayout.EtcdPrefix + "/config", config]);
+        if (put.ExitCode != 0)
+            throw new LabException($"etcdctl put {LabLayout.EtcdPrefix}/config failed: {put.StdErr.Trim()}");
     }
 
     /// <summary>Stops node i's daemon with SIGTERM (SIGKILL after <paramref name="grace"/>).</summary>
@@ -138,8 +174,8 @@ internal sealed class Lab
     }
 
     /// <summary>
-    /// Waits until pod 1 and every other pod reach each other (each daemon has seen the others' leases: they poll the
-    /// store every 200 ms), so <c>lab up</c> returns a lab that works.
+    /// Waits until pod 1 and every other pod reach each other (each daemon has seen the others' leases: they watch
+    /// the store and see a change within a second), so <c>lab up</c> returns a lab that works.
     /// </summary>
     public void WaitConverged(int nodes, TimeSpan timeout)
     {
@@ -208,6 +244,15 @@ internal sealed class Lab
                 sb.AppendLine(CultureInfo.InvariantCulture, $"  pod {LabLayout.PodNamespace(i)}: {PodAddress(i)}");
             var routes = LabShell.Try($"ip -n {LabLayout.NodeNamespace(i)} route show").StdOut.Trim();
             sb.AppendLine("  routes: " + routes.Replace("\n", "\n          ", StringComparison.Ordinal));
+        }
+        var etcdLeases = Directory.Exists(_layout.EtcdDataDir)
+            ? LabShell.Run("ip", ["netns", "exec", LabLayout.UnderlayNamespace, "etcdctl", "--endpoints", LabLayout.EtcdEndpoint, "get", "--prefix", LabLayout.EtcdPrefix + "/subnets/"])
+            : null;
+        if (etcdLeases is { ExitCode: 0 })
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"leases (etcd {LabLayout.EtcdEndpoint}, key then value):");
+            foreach (var line in etcdLeases.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                sb.AppendLine("  " + line);
         }
         var subnets = Path.Combine(_layout.LeaseDir, "subnets");
         if (Directory.Exists(subnets))

@@ -13,7 +13,7 @@ internal static class LabDemo
     {
         try
         {
-            output.WriteLine($"== building a {options.Nodes}-node lab ({options.Backend} backend) in network namespaces");
+            output.WriteLine($"== building a {options.Nodes}-node lab ({options.Backend} backend, {(options.Store == "etcd" ? "etcd" : "embedded")} lease store) in network namespaces");
             lab.Up(options);
             output.Write(lab.Status());
             string a = lab.PodAddress(1), b = lab.PodAddress(2);

@@ -39,6 +39,20 @@ internal sealed class LabLayout
 
     public static string UnderlayNamespace => Prefix + "ul";
 
+    /// <summary>The lab etcd's address on the underlay bridge (inside <see cref="UnderlayNamespace"/>).</summary>
+    public const string EtcdAddress = "198.18.0.254";
+
+    /// <summary>The lab etcd's client URL, as the nodes pass it to --etcd-endpoints.</summary>
+    public static string EtcdEndpoint => $"http://{EtcdAddress}:2379";
+
+    /// <summary>flanneld's default --etcd-prefix, used unchanged by the lab.</summary>
+    public const string EtcdPrefix = "/coreos.com/network";
+
+    /// <summary>The lab etcd's data directory (under the state directory, removed by lab down).</summary>
+    public string EtcdDataDir => Path.Combine(Root, "etcd");
+
+    public string EtcdLog => Path.Combine(Root, "etcd.log");
+
     public static string NodeNamespace(int i) => Prefix + "n" + i.ToString(CultureInfo.InvariantCulture);
 
     public static string PodNamespace(int i) => Prefix + "p" + i.ToString(CultureInfo.InvariantCulture);

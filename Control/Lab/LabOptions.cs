@@ -9,6 +9,13 @@ internal sealed record LabOptions
     /// <summary>Backend type written to the lease store's config: "udp" or "vxlan".</summary>
     public string Backend { get; init; } = "udp";
 
+    /// <summary>
+    /// The lease store: "dir" (the embedded store in the state directory, the default) or "etcd" (a single etcd
+    /// member started in the underlay namespace, reached by every node over the underlay, as flanneld nodes reach
+    /// their etcd).
+    /// </summary>
+    public string Store { get; init; } = "dir";
+
     /// <summary>Pass --ip-masq to the daemons.</summary>
     public bool IpMasq { get; init; }
 

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Dataplane.Packets;
 using Microsoft.Extensions.Logging;
 
@@ -20,13 +19,22 @@ namespace Control.Leases;
 /// win. Files are still replaced atomically (write a temp file, then rename) so that an operator reading them
 /// without the lock never sees half a value.</para>
 /// <para><b>Ordering invariants.</b> A dynamic lease's metadata is written before its value and deleted after it,
-/// so a value without metadata is always an operator's static lease; metadata without a value is an orphan
-/// (a crash between the two writes) and is swept.</para>
+/// and every rename is followed by an fsync of its directory, so the metadata is durable before the value can
+/// appear, even across a power loss. Hence a value without metadata was never written by a daemon as a dynamic
+/// lease: it is an operator's static reservation (or a reservation a daemon reused, flannel's TTL-0 update).
+/// <b>Decision (issue 13 §2):</b> when a lease the watch saw with metadata later shows up without it (an operator
+/// deleted the .meta file, or a filesystem lost it despite the fsyncs), the watch logs a warning naming the file:
+/// it is then a reservation, by the rule flanneld applies to an etcd key without a TTL, but never silently.
+/// Metadata without a value is an orphan (a crash between the two writes) and is swept.</para>
+/// <para><b>Untrusted entries.</b> Entries are read through <see cref="LeaseFile"/>: regular files only (no symlink
+/// followed, a FIFO or device never opened blocking), at most 64 KiB; a bad entry becomes a
+/// <see cref="CorruptLease"/> with the reason and never stops the scan. <c>.tmp-*</c> files left by a crash
+/// mid-write are swept (under the lock nobody is writing one).</para>
 /// <para><b>Expiry.</b> A lease whose metadata expiry has passed is absent from <see cref="List"/> at once, as an
-/// expired etcd key is; its files are deleted by the next sweep (every <see cref="WatchAsync"/> loop sweeps about
-/// once a second) or when someone creates the subnet again.</para>
+/// expired etcd key is; its files are deleted when the watch reaches its expiry, by a sweep, or when someone
+/// creates the subnet again.</para>
 /// </summary>
-internal sealed class DirectorySubnetRegistry : ISubnetRegistry
+internal sealed partial class DirectorySubnetRegistry : ISubnetRegistry
 {
     private const string MetaDirName = ".meta";
     private const string LockFileName = ".lock";
@@ -39,9 +47,9 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
     private readonly string _lockPath;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly TimeSpan _pollInterval;
+    private readonly TimeSpan _resyncInterval;
 
-    private DirectorySubnetRegistry(string root, TimeProvider time, ILogger logger, TimeSpan pollInterval)
+    private DirectorySubnetRegistry(string root, TimeProvider time, ILogger logger, TimeSpan resyncInterval)
     {
         Root = Path.GetFullPath(root);
         _subnetsDir = Path.Combine(Root, "subnets");
@@ -50,11 +58,14 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         ConfigSource = Path.Combine(Root, "config");
         _time = time;
         _logger = logger;
-        _pollInterval = pollInterval;
+        _resyncInterval = resyncInterval;
     }
 
-    /// <summary>How often <see cref="WatchAsync"/> rescans: well under the 1 s a change must take to be seen.</summary>
-    public static TimeSpan DefaultPollInterval { get; } = TimeSpan.FromMilliseconds(200);
+    /// <summary>
+    /// How often <see cref="WatchAsync"/> compares every entry's (mtime, size) with what it holds, in case inotify
+    /// missed something (a queue overflow, a network filesystem): a safety net, not the way changes are seen.
+    /// </summary>
+    public static TimeSpan DefaultResyncInterval { get; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The store directory (absolute).</summary>
     public string Root { get; }
@@ -69,9 +80,9 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
     /// Opens (creating if needed) the store at <paramref name="root"/> and proves it writable, so a bad
     /// directory fails at startup with one clear line rather than at the first renewal.
     /// </summary>
-    public static DirectorySubnetRegistry Open(string root, TimeProvider time, ILogger logger, TimeSpan? pollInterval = null)
+    public static DirectorySubnetRegistry Open(string root, TimeProvider time, ILogger logger, TimeSpan? resyncInterval = null)
     {
-        var registry = new DirectorySubnetRegistry(root, time, logger, pollInterval ?? DefaultPollInterval);
+        var registry = new DirectorySubnetRegistry(root, time, logger, resyncInterval ?? DefaultResyncInterval);
         try
         {
             Directory.CreateDirectory(registry._metaDir);
@@ -89,7 +100,43 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         return registry;
     }
 
+    // The interface is asynchronous for network stores; this store's operations are short local file I/O under
+    // a flock, so they run synchronously to completion and ignore the token (a cancelled shutdown token must not
+    // abandon a half-done startup: `run` with an early SIGTERM still completes setup, then stops).
+
     /// <inheritdoc/>
+    public ValueTask<string?> GetNetworkConfigAsync(CancellationToken cancellationToken) =>
+        Run(GetNetworkConfig, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<LeaseSnapshot> ListAsync(CancellationToken cancellationToken) => Run(List, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<DateTimeOffset?> TryCreateAsync(Ipv4Prefix subnet, LeaseAttributes attributes, TimeSpan ttl, CancellationToken cancellationToken) =>
+        Run(() => TryCreate(subnet, attributes, ttl), cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<DateTimeOffset?> PutAsync(Ipv4Prefix subnet, LeaseAttributes attributes, TimeSpan? ttl, CancellationToken cancellationToken) =>
+        Run(() => Put(subnet, attributes, ttl), cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<RenewResult> RenewAsync(Ipv4Prefix subnet, Ipv4Address owner, TimeSpan ttl, CancellationToken cancellationToken) =>
+        Run(() => Renew(subnet, owner, ttl), cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask DeleteAsync(Ipv4Prefix subnet, CancellationToken cancellationToken)
+    {
+        Delete(subnet);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static ValueTask<T> Run<T>(Func<T> operation, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(operation());
+
+    /// <summary>The raw network config text, or null when DIR/config does not exist (synchronous form).</summary>
     public string? GetNetworkConfig()
     {
         try
@@ -102,20 +149,20 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         }
     }
 
-    /// <inheritdoc/>
+    /// <summary>The live leases and unreadable entries (synchronous form of <see cref="ListAsync"/>).</summary>
     public LeaseSnapshot List()
     {
         using var held = Lock();
         return ListLocked(_time.GetUtcNow());
     }
 
-    /// <inheritdoc/>
+    /// <summary>Synchronous form of <see cref="TryCreateAsync"/>.</summary>
     public DateTimeOffset? TryCreate(Ipv4Prefix subnet, LeaseAttributes attributes, TimeSpan ttl)
     {
         using var held = Lock();
         var now = _time.GetUtcNow();
         var key = SubnetKey.Format(subnet);
-        if (File.Exists(ValuePath(key)))
+        if (File.Exists(ValuePath(key)) || IsSymlink(ValuePath(key)))
         {
             if (!IsExpired(key, now))
                 return null;
@@ -127,7 +174,7 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         return expiration;
     }
 
-    /// <inheritdoc/>
+    /// <summary>Synchronous form of <see cref="PutAsync"/>.</summary>
     public DateTimeOffset? Put(Ipv4Prefix subnet, LeaseAttributes attributes, TimeSpan? ttl)
     {
         using var held = Lock();
@@ -144,21 +191,25 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         return expiration;
     }
 
-    /// <inheritdoc/>
+    /// <summary>Synchronous form of <see cref="RenewAsync"/>.</summary>
     public RenewResult Renew(Ipv4Prefix subnet, Ipv4Address owner, TimeSpan ttl)
     {
         using var held = Lock();
         var now = _time.GetUtcNow();
         var key = SubnetKey.Format(subnet);
-        var value = TryReadAllBytes(ValuePath(key));
-        if (value is null)
+        var read = LeaseFile.Read(ValuePath(key));
+        if (read.Problem is { } fileProblem)
+            return new RenewResult(RenewOutcome.Corrupt, Problem: fileProblem);
+        if (read.Bytes is not { } value)
             return new RenewResult(RenewOutcome.Gone);
         if (!LeaseAttributes.TryParse(value, out var attributes, out var problem))
             return new RenewResult(RenewOutcome.Corrupt, Problem: problem);
         if (attributes.PublicIP != owner)
             return new RenewResult(RenewOutcome.Gone);
-        var meta = TryReadAllBytes(MetaPath(key));
-        if (meta is null)
+        var metaRead = LeaseFile.Read(MetaPath(key));
+        if (metaRead.Problem is { } metaProblem)
+            return new RenewResult(RenewOutcome.Corrupt, Problem: "metadata " + metaProblem);
+        if (metaRead.Bytes is not { } meta)
             return new RenewResult(RenewOutcome.Static);
         if (LeaseMetadata.TryParse(meta, out var metadata, out _) && metadata.Expiration <= now)
         {
@@ -171,17 +222,18 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         return new RenewResult(RenewOutcome.Renewed, expiration);
     }
 
-    /// <inheritdoc/>
+    /// <summary>Synchronous form of <see cref="DeleteAsync"/>.</summary>
     public void Delete(Ipv4Prefix subnet)
     {
         using var held = Lock();
         SweepLocked(SubnetKey.Format(subnet));
     }
 
-    /// <summary>Deletes expired leases and orphaned metadata; returns how many leases expired.</summary>
+    /// <summary>Deletes expired leases, orphaned metadata and crash leftovers; returns how many leases expired.</summary>
     public int SweepExpired()
     {
         using var held = Lock();
+        SweepTempLeftoversLocked();
         var now = _time.GetUtcNow();
         int swept = 0;
         foreach (var metaPath in Directory.EnumerateFiles(_metaDir))
@@ -189,7 +241,7 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
             var key = Path.GetFileName(metaPath);
             if (key.StartsWith('.'))
                 continue;
-            if (!File.Exists(ValuePath(key)))
+            if (!File.Exists(ValuePath(key)) && !IsSymlink(ValuePath(key)))
             {
                 File.Delete(metaPath);
             }
@@ -203,41 +255,38 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
         return swept;
     }
 
-    /// <inheritdoc/>
-    public async IAsyncEnumerable<LeaseSnapshot> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>Deletes <paramref name="keys"/> whose metadata says they have expired (re-checked under the lock).</summary>
+    private void SweepKeys(IEnumerable<string> keys)
     {
-        LeaseSnapshot? last = null;
-        int polls = 0;
-        var sweepEvery = Math.Max(1, (int)(TimeSpan.FromSeconds(1) / _pollInterval));
-        while (!cancellationToken.IsCancellationRequested)
+        using var held = Lock();
+        var now = _time.GetUtcNow();
+        foreach (var key in keys)
         {
-            LeaseSnapshot? snapshot = null;
-            try
+            if (IsExpired(key, now))
             {
-                if (polls++ % sweepEvery == 0)
-                    SweepExpired();
-                snapshot = List();
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // A transient failure (a file vanishing mid-scan, a busy lock) must not stop the watch.
-                _logger.LogWarning("Scanning {Dir} failed, retrying: {Error}", _subnetsDir, e.Message);
-            }
-            if (snapshot is not null && (last is null || !SameContent(last, snapshot)))
-            {
-                last = snapshot;
-                yield return snapshot;
-            }
-            try
-            {
-                await Task.Delay(_pollInterval, _time, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                yield break;
+                _logger.LogInformation("Lease {Key} expired, deleting it", key);
+                SweepLocked(key);
             }
         }
     }
+
+    /// <summary>
+    /// Every write holds the lock from creating its temp file to renaming it, so a <c>.tmp-*</c> seen under the
+    /// lock belongs to a writer that died mid-write.
+    /// </summary>
+    private void SweepTempLeftoversLocked()
+    {
+        foreach (var dir in new[] { _subnetsDir, _metaDir })
+        {
+            foreach (var temp in Directory.EnumerateFiles(dir, ".tmp-*"))
+            {
+                _logger.LogInformation("Removing {File}, left by a writer that stopped mid-write", temp);
+                File.Delete(temp);
+            }
+        }
+    }
+
+    private static bool IsSymlink(string path) => new FileInfo(path).LinkTarget is not null;
 
     private LeaseSnapshot ListLocked(DateTimeOffset now)
     {
@@ -248,41 +297,51 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
             var key = Path.GetFileName(path);
             if (key.StartsWith('.'))
                 continue;
-            if (!SubnetKey.TryParse(key, out var subnet))
-            {
-                corrupt.Add(new CorruptLease(key, null, "file name is not a subnet key A.B.C.D-LEN", null));
-                continue;
-            }
             // Metadata first: it is written before and deleted after the value (see the class comment).
-            var metaBytes = TryReadAllBytes(MetaPath(key));
-            LeaseMetadata? metadata = null;
-            if (metaBytes is not null && !LeaseMetadata.TryParse(metaBytes, out metadata, out var metaProblem))
-            {
-                corrupt.Add(new CorruptLease(key, subnet, metaProblem, null));
-                continue;
-            }
-            if (metadata is not null && metadata.Expiration <= now)
-                continue;
-            var value = TryReadAllBytes(path);
-            if (value is null)
-                continue;
-            if (!LeaseAttributes.TryParse(value, out var attributes, out var problem))
-            {
-                corrupt.Add(new CorruptLease(key, subnet, problem, metadata?.PublicIP));
-                continue;
-            }
-            leases.Add(new Lease(subnet.Value, attributes, metadata?.Expiration));
+            var meta = SubnetKey.TryParse(key, out _) ? LeaseFile.Read(MetaPath(key)) : default;
+            var (lease, bad) = Classify(key, meta, () => LeaseFile.Read(path), now);
+            if (lease is not null)
+                leases.Add(lease);
+            else if (bad is not null)
+                corrupt.Add(bad);
         }
+        return Sorted(leases, corrupt);
+    }
+
+    private static LeaseSnapshot Sorted(List<Lease> leases, List<CorruptLease> corrupt)
+    {
         leases.Sort((a, b) => a.Subnet.Address.CompareTo(b.Subnet.Address));
         corrupt.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
         return new LeaseSnapshot(leases, corrupt);
     }
 
-    private bool IsExpired(string key, DateTimeOffset now)
+    /// <summary>
+    /// What one key's files amount to: a live lease, an unusable entry, or nothing (absent or expired). The value
+    /// is read only when the metadata does not already rule the key out.
+    /// </summary>
+    private static (Lease? Lease, CorruptLease? Corrupt) Classify(string key, LeaseFileRead meta, Func<LeaseFileRead> readValue, DateTimeOffset now)
     {
-        var meta = TryReadAllBytes(MetaPath(key));
-        return meta is not null && LeaseMetadata.TryParse(meta, out var metadata, out _) && metadata.Expiration <= now;
+        if (!SubnetKey.TryParse(key, out var subnet))
+            return (null, new CorruptLease(key, null, "file name is not a subnet key A.B.C.D-LEN", null));
+        if (meta.Problem is { } metaFileProblem)
+            return (null, new CorruptLease(key, subnet, "metadata " + metaFileProblem, null));
+        LeaseMetadata? metadata = null;
+        if (meta.Bytes is { } metaBytes && !LeaseMetadata.TryParse(metaBytes, out metadata, out var metaProblem))
+            return (null, new CorruptLease(key, subnet, metaProblem, null));
+        if (metadata is not null && metadata.Expiration <= now)
+            return (null, null);
+        var value = readValue();
+        if (value.Problem is { } valueFileProblem)
+            return (null, new CorruptLease(key, subnet, valueFileProblem, metadata?.PublicIP));
+        if (value.Bytes is not { } bytes)
+            return (null, null);
+        if (!LeaseAttributes.TryParse(bytes, out var attributes, out var problem))
+            return (null, new CorruptLease(key, subnet, problem, metadata?.PublicIP));
+        return (new Lease(subnet.Value, attributes, metadata?.Expiration), null);
     }
+
+    private bool IsExpired(string key, DateTimeOffset now) =>
+        LeaseFile.Read(MetaPath(key)).Bytes is { } meta && LeaseMetadata.TryParse(meta, out var metadata, out _) && metadata.Expiration <= now;
 
     /// <summary>Value first, then metadata: a value never exists without the metadata it was created with.</summary>
     private void SweepLocked(string key)
@@ -295,23 +354,10 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
 
     private string MetaPath(string key) => Path.Combine(_metaDir, key);
 
-    private static byte[]? TryReadAllBytes(string path)
-    {
-        try
-        {
-            return File.ReadAllBytes(path);
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
-        catch (DirectoryNotFoundException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>Temp file in the same directory, then rename(2): readers see the old or the new bytes, never a mix.</summary>
+    /// <summary>
+    /// Temp file in the same directory, fsync, rename(2), then fsync of the directory: readers see the old or the new
+    /// bytes, never a mix, and the rename is durable before the caller's next step (the ordering invariant).
+    /// </summary>
     private static void WriteAtomic(string path, byte[] bytes)
     {
         var dir = Path.GetDirectoryName(path)!;
@@ -329,6 +375,7 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, path, overwrite: true);
+            LeaseFile.SyncDirectory(dir);
         }
         finally
         {
@@ -361,6 +408,6 @@ internal sealed class DirectorySubnetRegistry : ISubnetRegistry
     /// </summary>
     internal static bool IsLockBusy(IOException e) => e.HResult is 11 or unchecked((int)0x80070020);
 
-    private static bool SameContent(LeaseSnapshot a, LeaseSnapshot b) =>
+    internal static bool SameContent(LeaseSnapshot a, LeaseSnapshot b) =>
         a.Leases.SequenceEqual(b.Leases) && a.Corrupt.SequenceEqual(b.Corrupt);
 }

@@ -31,20 +31,20 @@ internal sealed class LeaseAcquirer
     }
 
     /// <summary>Acquires a lease for <paramref name="attributes"/>; throws <see cref="ControlException"/> when impossible.</summary>
-    public Lease Acquire(NetworkConfig config, LeaseAttributes attributes, Ipv4Prefix? previousSubnet, TimeSpan ttl)
+    public async Task<Lease> AcquireAsync(NetworkConfig config, LeaseAttributes attributes, Ipv4Prefix? previousSubnet, TimeSpan ttl, CancellationToken cancellationToken)
     {
         for (int attempt = 0; attempt < RaceRetries; attempt++)
         {
-            var lease = TryAcquire(config, attributes, previousSubnet, ttl);
+            var lease = await TryAcquireAsync(config, attributes, previousSubnet, ttl, cancellationToken).ConfigureAwait(false);
             if (lease is not null)
                 return lease;
         }
         throw new ControlException($"Max retries reached trying to acquire a subnet in {_registry.Description}");
     }
 
-    private Lease? TryAcquire(NetworkConfig config, LeaseAttributes attributes, Ipv4Prefix? previousSubnet, TimeSpan ttl)
+    private async Task<Lease?> TryAcquireAsync(NetworkConfig config, LeaseAttributes attributes, Ipv4Prefix? previousSubnet, TimeSpan ttl, CancellationToken ct)
     {
-        var snapshot = _registry.List();
+        var snapshot = await _registry.ListAsync(ct).ConfigureAwait(false);
         var publicIp = attributes.PublicIP;
         var ownCorrupt = snapshot.Corrupt.FirstOrDefault(c => c.Owner == publicIp);
         if (ownCorrupt is not null)
@@ -59,13 +59,13 @@ internal sealed class LeaseAcquirer
             {
                 _logger.LogInformation("Found lease {Subnet} for current IP {PublicIP}, reusing{Static}",
                     own.Subnet, publicIp, own.IsStatic ? " (static reservation)" : "");
-                var expiration = _registry.Put(own.Subnet, attributes, own.IsStatic ? null : ttl);
+                var expiration = await _registry.PutAsync(own.Subnet, attributes, own.IsStatic ? null : ttl, ct).ConfigureAwait(false);
                 return new Lease(own.Subnet, attributes, expiration);
             }
             _logger.LogInformation("Found lease {Subnet} for current IP {PublicIP} but not compatible with current config, deleting",
                 own.Subnet, publicIp);
-            _registry.Delete(own.Subnet);
-            snapshot = _registry.List();
+            await _registry.DeleteAsync(own.Subnet, ct).ConfigureAwait(false);
+            snapshot = await _registry.ListAsync(ct).ConfigureAwait(false);
         }
 
         Ipv4Prefix? chosen = null;
@@ -83,7 +83,7 @@ internal sealed class LeaseAcquirer
         }
         chosen ??= Allocate(config, snapshot);
 
-        var created = _registry.TryCreate(chosen.Value, attributes, ttl);
+        var created = await _registry.TryCreateAsync(chosen.Value, attributes, ttl, ct).ConfigureAwait(false);
         if (created is null)
         {
             _logger.LogDebug("Subnet {Subnet} was taken concurrently, trying again", chosen.Value);

@@ -18,4 +18,15 @@ internal static class RenewalSchedule
 
     /// <summary>Delay before retrying a failed renewal.</summary>
     public static TimeSpan RetryDelay(TimeSpan ttl) => ttl / 4 < TimeSpan.FromMinutes(1) ? ttl / 4 : TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Delay before retry number <paramref name="failures"/> + 1 of a failed renewal: 1 s doubling, capped at
+    /// <see cref="RetryDelay"/> (flannel retries every minute; a store that is back sooner is used sooner).
+    /// </summary>
+    public static TimeSpan BackOff(int failures, TimeSpan ttl)
+    {
+        var cap = RetryDelay(ttl);
+        var delay = TimeSpan.FromSeconds(Math.Pow(2, Math.Min(failures, 16)));
+        return delay < cap ? delay : cap;
+    }
 }

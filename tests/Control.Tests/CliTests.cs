@@ -125,13 +125,24 @@ public class CliTests
         Assert.That(File.Exists(_dir["subnet.env"]), Is.False, "nothing written on bad input");
     }
 
-    [Test]
-    public void Without_lease_dir_etcd_is_the_store_and_that_is_a_clear_error()
+    [TestCase("--etcd-endpoints=127.0.0.1:2379", "invalid --etcd-endpoints entry '127.0.0.1:2379'")]
+    [TestCase("--etcd-endpoints=ftp://127.0.0.1:2379", "invalid --etcd-endpoints entry 'ftp://127.0.0.1:2379'")]
+    [TestCase("--etcd-certfile=/nonexistent/c.pem", "--etcd-certfile and --etcd-keyfile go together")]
+    public void Without_lease_dir_etcd_is_the_store_and_its_flags_are_checked(string flag, string message)
     {
-        var (exit, _, stderr) = Cli(["run", "--subnet-file", _dir["subnet.env"], "--net-config-path", _dir["net.json"]]);
-        Assert.That(exit, Is.EqualTo(1));
-        Assert.That(stderr, Does.Contain("etcd lease store (--etcd-endpoints http://127.0.0.1:4001,http://127.0.0.1:2379) is not implemented yet"));
-        Assert.That(Cli(["run", "--unsafe-lease-ttl=5s"]).Err, Does.Contain("contradictory flags: --unsafe-lease-ttl"));
+        var (exit, _, stderr) = Cli(["acquire", flag, "--subnet-file", _dir["subnet.env"], "--net-config-path", _dir["net.json"]]);
+        Assert.That(exit, Is.EqualTo(2), stderr);
+        Assert.That(stderr, Does.Contain(message));
+        Assert.That(stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1), stderr);
+    }
+
+    [Test]
+    public void Etcd_tls_files_that_cannot_be_read_are_one_clear_error()
+    {
+        var (exit, _, stderr) = Cli(["acquire", "--etcd-endpoints=https://127.0.0.1:1", "--etcd-cafile", _dir["missing-ca.pem"],
+            "--subnet-file", _dir["subnet.env"], "--net-config-path", _dir["net.json"]]);
+        Assert.That(exit, Is.EqualTo(1), stderr);
+        Assert.That(stderr, Does.Contain("cannot load the etcd TLS files"));
     }
 
     [TestCase("""{"Network":"10.244.0.0/16",""", "invalid JSON")]

@@ -48,7 +48,9 @@ public class ClockJumpTests
             RenewMargin = TimeSpan.FromSeconds(5),
         };
         var host = new FakeHost("eth0", FakeHost.Nic("eth0", 1500, $"198.18.0.{n}"));
-        var daemon = new NodeDaemon(options, host, new LoggingDataPath.Factory(), NullLoggerFactory.Instance, clock);
+        // Each node opens the shared directory as its own store, as separate daemons do.
+        var registry = DirectorySubnetRegistry.Open(dir["leases"], clock, NullLogger.Instance);
+        var daemon = new NodeDaemon(options, registry, host, new LoggingDataPath.Factory(), NullLoggerFactory.Instance, clock);
         return new Node(daemon, Task.Run(() => daemon.RunAsync(stop)));
     }
 

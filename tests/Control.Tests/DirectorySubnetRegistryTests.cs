@@ -132,4 +132,47 @@ public class DirectorySubnetRegistryTests
         }
         await cts.CancelAsync();
     }
+
+    [Test, CancelAfter(30_000)]
+    public void Fifos_symlinks_devices_and_huge_files_are_reported_and_skipped_without_stalling_anyone()
+    {
+        using var dir = new TempDir();
+        var r = Open(dir);
+        r.TryCreate(Subnet, Udp, TimeSpan.FromHours(1));
+        Dataplane.Testing.Sh.Run("mkfifo", [dir["subnets/10.244.30.0-24"]]).Check("mkfifo");
+        Dataplane.Testing.Sh.Run("mkfifo", [dir["subnets/.meta/10.244.31.0-24"]]).Check("mkfifo");
+        dir.Write("subnets/10.244.31.0-24", """{"PublicIP":"198.18.0.31","PublicIPv6":null}""");
+        var target = dir.Write("outside", """{"PublicIP":"198.18.0.32","PublicIPv6":null}""");
+        File.CreateSymbolicLink(dir["subnets/10.244.32.0-24"], target);
+        File.CreateSymbolicLink(dir["subnets/10.244.33.0-24"], "/dev/zero");
+        dir.Write("subnets/10.244.34.0-24", new string(' ', LeaseFile.MaxSize + 1));
+
+        var sw = Stopwatch.StartNew();
+        var snap = r.List();
+        var renewed = r.Renew(Subnet, Udp.PublicIP, TimeSpan.FromHours(1));
+        TestContext.Out.WriteLine($"list + renew with bad entries took {sw.ElapsedMilliseconds} ms");
+        Assert.That(renewed.Outcome, Is.EqualTo(RenewOutcome.Renewed), "a FIFO in the directory must not block renewals");
+        Assert.That(snap.Leases.Select(l => l.Subnet), Is.EqualTo(new[] { Subnet }));
+        var problems = snap.Corrupt.ToDictionary(c => c.Key, c => c.Problem);
+        Assert.That(problems.Keys, Is.EquivalentTo(new[] { "10.244.30.0-24", "10.244.31.0-24", "10.244.32.0-24", "10.244.33.0-24", "10.244.34.0-24" }));
+        Assert.That(problems["10.244.30.0-24"], Does.Contain("not a regular file (a FIFO)"));
+        Assert.That(problems["10.244.31.0-24"], Does.Contain("metadata is not a regular file (a FIFO)"));
+        Assert.That(problems["10.244.32.0-24"], Does.Contain("symbolic link"));
+        Assert.That(problems["10.244.33.0-24"], Does.Contain("symbolic link"));
+        Assert.That(problems["10.244.34.0-24"], Does.Contain($"larger than {LeaseFile.MaxSize} bytes"));
+        Assert.That(snap.Occupied.Count(), Is.EqualTo(6), "bad entries still occupy their subnets");
+    }
+
+    [Test]
+    public void Crash_leftovers_are_swept()
+    {
+        using var dir = new TempDir();
+        var r = Open(dir);
+        dir.Write("subnets/.tmp-10.244.7.0-24-123-abc", "{half");
+        dir.Write("subnets/.meta/.tmp-10.244.7.0-24-123-def", "{half");
+        dir.Write("subnets/.meta/10.244.8.0-24", """{"Expiration":"2999-01-01T00:00:00.000Z","PublicIP":"198.18.0.8","Pid":1}""");
+        r.SweepExpired();
+        Assert.That(Directory.GetFiles(dir["subnets"], ".tmp-*").Concat(Directory.GetFiles(dir["subnets/.meta"])), Is.Empty,
+            "temp files and metadata without a value are gone");
+    }
 }

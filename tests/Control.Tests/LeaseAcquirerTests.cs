@@ -114,5 +114,7 @@ public class LeaseAcquirerTests
         Assert.That(RenewalSchedule.RenewAt(exp, TimeSpan.FromSeconds(4), TimeSpan.FromMinutes(60)), Is.EqualTo(exp - TimeSpan.FromSeconds(2)));
         Assert.That(RenewalSchedule.RetryDelay(TimeSpan.FromHours(24)), Is.EqualTo(TimeSpan.FromMinutes(1)));
         Assert.That(RenewalSchedule.RetryDelay(TimeSpan.FromSeconds(4)), Is.EqualTo(TimeSpan.FromSeconds(1)));
+        Assert.That(Enumerable.Range(0, 8).Select(n => RenewalSchedule.BackOff(n, TimeSpan.FromHours(24)).TotalSeconds),
+            Is.EqualTo(new double[] { 1, 2, 4, 8, 16, 32, 60, 60 }), "back-off doubles up to flannel's minute");
     }
 }

@@ -20,7 +20,7 @@ public class ProcessTests
     ];
 
     /// <summary>A running daemon whose stderr is collected line by line.</summary>
-    private sealed class Daemon : IDisposable
+    internal sealed class Daemon : IDisposable
     {
         private readonly ConcurrentQueue<string> _lines = new();
 

@@ -105,3 +105,11 @@ internal static class DataplaneProcess
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 }
+
+/// <summary>Synchronous forms of the asynchronous lease API, for tests that run one step at a time.</summary>
+internal static class LeaseTestExtensions
+{
+    /// <summary><see cref="Leases.LeaseAcquirer.AcquireAsync"/>, waited for.</summary>
+    public static Leases.Lease Acquire(this Leases.LeaseAcquirer acquirer, Config.NetworkConfig config, Leases.LeaseAttributes attributes, Dataplane.Packets.Ipv4Prefix? previous, TimeSpan ttl) =>
+        acquirer.AcquireAsync(config, attributes, previous, ttl, CancellationToken.None).GetAwaiter().GetResult();
+}

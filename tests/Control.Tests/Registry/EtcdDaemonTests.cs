@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using Dataplane.Testing;
+using DaemonProcess = Control.Tests.ProcessTests.Daemon;
+
+namespace Control.Tests.Registry;
+
+/// <summary>
+/// The built daemon (control plane only: no TUN, no routes, so the root namespace is safe) against a real etcd on
+/// loopback, started by each test with its own data dir and ports, under flanneld's key space at a test prefix.
+/// </summary>
+[NonParallelizable]
+[Category("Etcd")]
+public class EtcdDaemonTests
+{
+    /// <summary>How flanneld writes a vxlan lease (reference/flannel.md §2.3 and §3), byte for byte.</summary>
+    private const string FlanneldLease =
+        """{"PublicIP":"198.18.0.9","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:09"}}""";
+
+    private static readonly TimeSpan Startup = TimeSpan.FromSeconds(30);
+
+    private static string[] RunArgs(TempDir dir, EtcdCluster etcd, string prefix, int node, params string[] extra) =>
+    [
+        "run", "--iface", "lo", "--public-ip", $"198.18.0.{node}", $"--etcd-endpoints={etcd.Endpoints}", $"--etcd-prefix={prefix}",
+        "--subnet-file", dir[$"node{node}/subnet.env"], "--unsafe-control-only", .. extra,
+    ];
+
+    private static string Prefix() => $"/t{Guid.NewGuid():N}/network";
+
+    [Test]
+    public void Our_nodes_and_a_flanneld_lease_are_peers_and_our_values_are_flanneld_s()
+    {
+        using var dir = new TempDir();
+        using var etcd = EtcdCluster.Start();
+        var prefix = Prefix();
+        etcd.Ctl("put", prefix + "/config", """{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}""").Check("put config");
+        // flanneld binds its key to a 24 h etcd lease (Grant(86400)).
+        var grant = etcd.Ctl("lease", "grant", "86400").Check("lease grant").StdOut.Split(' ')[1];
+        etcd.Ctl("put", "--lease=" + grant, prefix + "/subnets/10.244.99.0-24", FlanneldLease).Check("put flanneld lease");
+
+        using var a = new DaemonProcess(RunArgs(dir, etcd, prefix, 1));
+        Assert.That(a.WaitForLog("Wrote subnet file", Startup), Is.True, a.Log);
+        using var b = new DaemonProcess(RunArgs(dir, etcd, prefix, 2));
+        Assert.That(b.WaitForLog("Wrote subnet file", Startup), Is.True, b.Log);
+        Assert.That(b.WaitForLog("route add 10.244.99.0/24", TimeSpan.FromSeconds(5)), Is.True, "the flanneld lease is a peer:\n" + b.Log);
+        Assert.That(a.WaitForLog("via 198.18.0.2", TimeSpan.FromSeconds(5)), Is.True, "a sees b within a second (failing at 5 s):\n" + a.Log);
+
+        var values = etcd.Ctl("get", "--prefix", prefix + "/subnets/").Check("get").StdOut;
+        Assert.That(values, Does.Match("""\{"PublicIP":"198\.18\.0\.1","PublicIPv6":null,"BackendType":"vxlan","BackendData":\{"VNI":1,"VtepMAC":"[0-9a-f]{2}(:[0-9a-f]{2}){5}"\}\}"""));
+        var leases = etcd.Ctl("lease", "list").Check("lease list").StdOut;
+        Assert.That(leases, Does.Contain("found 3 leases"), "each of our keys is bound to its own etcd lease, as flanneld's:\n" + leases);
+
+        a.Terminate();
+        Assert.That(a.Process.WaitForExit(10_000), Is.True, a.Log);
+        Assert.That(a.Process.ExitCode, Is.Zero, a.Log);
+    }
+
+    [Test]
+    public void Waits_for_the_config_then_renews_a_short_ttl_and_exits_on_revocation()
+    {
+        using var dir = new TempDir();
+        using var etcd = EtcdCluster.Start();
+        var prefix = Prefix();
+        using var a = new DaemonProcess(RunArgs(dir, etcd, prefix, 1, "--unsafe-lease-ttl", "3s"));
+        Assert.That(a.WaitForLog("flannel config not found in etcd store", Startup), Is.True, a.Log);
+        etcd.Ctl("put", prefix + "/config", """{"Network":"10.244.0.0/16"}""").Check("put config");
+        Assert.That(a.WaitForLog("Wrote subnet file", TimeSpan.FromSeconds(10)), Is.True, "config picked up within the 1 s retry:\n" + a.Log);
+
+        Thread.Sleep(TimeSpan.FromSeconds(7)); // more than two TTLs: only renewals keep the key alive
+        Assert.That(a.Process.HasExited, Is.False, a.Log);
+        Assert.That(a.Log, Does.Contain("Lease renewed"));
+        var keys = etcd.Ctl("get", "--prefix", "--keys-only", prefix + "/subnets/").Check("get").StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(keys, Has.Length.EqualTo(1), "still exactly one key after renewals");
+
+        etcd.Ctl("del", keys[0]).Check("del");
+        Assert.That(a.Process.WaitForExit(10_000), Is.True, a.Log);
+        Assert.That(a.Process.ExitCode, Is.EqualTo(1));
+        Assert.That(a.Log, Does.Contain("Lease has been revoked. Shutting down daemon."));
+    }
+
+    [Test]
+    public void Etcd_down_keeps_the_daemon_running_logs_once_and_resyncs_when_it_returns()
+    {
+        using var dir = new TempDir();
+        using var etcd = EtcdCluster.Start();
+        var prefix = Prefix();
+        etcd.Ctl("put", prefix + "/config", """{"Network":"10.244.0.0/16"}""").Check("put config");
+        using var a = new DaemonProcess(RunArgs(dir, etcd, prefix, 1));
+        Assert.That(a.WaitForLog("Wrote subnet file", Startup), Is.True, a.Log);
+        Thread.Sleep(500);
+
+        etcd.Kill(0);
+        Assert.That(a.WaitForLog("Lost contact with etcd", TimeSpan.FromSeconds(30)), Is.True, a.Log);
+        Thread.Sleep(TimeSpan.FromSeconds(8)); // several retries' worth of outage
+        Assert.That(a.Process.HasExited, Is.False, "an outage is not fatal:\n" + a.Log);
+        var lostLines = a.Log.Split('\n').Count(l => l.Contains("Lost contact with etcd", StringComparison.Ordinal));
+        Assert.That(lostLines, Is.EqualTo(1), "logged once, not per retry:\n" + a.Log);
+
+        etcd.Restart(0);
+        var sw = Stopwatch.StartNew();
+        etcd.Ctl("put", prefix + "/subnets/10.244.77.0-24", """{"PublicIP":"198.18.0.7","PublicIPv6":null}""").Check("put peer");
+        Assert.That(a.WaitForLog("route add 10.244.77.0/24", TimeSpan.FromSeconds(20)), Is.True, "resync after the outage:\n" + a.Log);
+        TestContext.Out.WriteLine($"peer added after etcd returned seen in {sw.ElapsedMilliseconds} ms");
+        Assert.That(a.Log, Does.Contain("again after"));
+        Assert.That(a.Process.HasExited, Is.False, a.Log);
+    }
+}
