@@ -232,8 +232,10 @@ internal sealed class NodeDaemon
             if (wait > TimeSpan.Zero)
             {
                 // Sleep until the renewal is due, or until the watch loop reports a different expiry (an operator
-                // edit): no periodic wake-ups, which on an idle node cost more CPU than everything else together.
-                await state.WaitForChangeAsync(wait, _time, ct).ConfigureAwait(false);
+                // edit), but at most WallClockCheck: the sleep runs on the monotonic clock, and a forward wall-clock
+                // jump past the expiry must be noticed (and the lease re-published, ReclaimAfterClockJumpAsync) within
+                // seconds, not when the monotonic timer fires. One wake-up every few seconds costs nothing measurable.
+                await state.WaitForChangeAsync(wait < WallClockCheck ? wait : WallClockCheck, _time, ct).ConfigureAwait(false);
                 continue;
             }
             RenewResult result;
@@ -323,6 +325,9 @@ internal sealed class NodeDaemon
             _reclaimGate.Release();
         }
     }
+
+    /// <summary>Longest the renew loop sleeps without looking at the wall clock.</summary>
+    private static readonly TimeSpan WallClockCheck = TimeSpan.FromSeconds(2);
 
     /// <summary>Wall-vs-monotonic drift below this is clock slewing, not a jump.</summary>
     internal static TimeSpan ClockJumpTolerance { get; } = TimeSpan.FromSeconds(2);
