@@ -170,6 +170,13 @@ public sealed class InboundPump
     {
         int size = train.Offload.GsoSize;
         var data = train.Data;
+        if (_spares.Length == 0)
+        {
+            // An underlay that said it never coalesces handed over a train anyway: a bug there, not a reason to stop.
+            Received.Add(data.Length);
+            _drops.Increment(DropReason.UnsupportedOffload);
+            return;
+        }
         for (int at = 0; at < data.Length; at += size)
         {
             if (_sparesUsed == _spares.Length)
