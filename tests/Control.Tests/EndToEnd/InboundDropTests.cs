@@ -137,6 +137,51 @@ public class InboundDropTests
         Assert.That(Stop(daemon).Dropped("InnerSourceNotPeer"), Is.Zero);
     }
 
+    [TestCase("batch")]
+    [TestCase("per-packet")]
+    public void A_partial_inner_checksum_is_completed_and_a_corrupt_one_still_dropped(string io)
+    {
+        using var world = new NodeAndPeer();
+        var peer = world.PeerFlannelSocket();
+        var daemon = world.StartDaemon("--io", io);
+        var listener = world.UdpSocket(world.Node, "0.0.0.0", ListenPort);
+
+        // What a kernel peer on a virtual underlay hands over: the UDP checksum field holds the folded pseudo-header sum
+        // (CHECKSUM_PARTIAL, never finished). And a corrupt one: a wrong checksum that is not that sum either.
+        var partial = OverlayPackets.Udp(NodeAndPeer.PeerPod, world.OwnTunAddress, 5000, ListenPort, "partial"u8.ToArray());
+        SetUdpChecksum(partial, PseudoHeaderFold(partial));
+        var corrupt = OverlayPackets.Udp(NodeAndPeer.PeerPod, world.OwnTunAddress, 5000, ListenPort, "corrupt"u8.ToArray());
+        corrupt[^1] ^= 0x55;
+        peer.SendTo(partial, NodeFlannel);
+        peer.SendTo(corrupt, NodeFlannel);
+        peer.SendTo(OverlayPackets.Udp(NodeAndPeer.PeerPod, world.OwnTunAddress, 5000, ListenPort, "good"u8.ToArray()), NodeFlannel);
+
+        var received = NodeAndPeer.Drain(listener, Wait).Select(System.Text.Encoding.ASCII.GetString).OrderBy(x => x, StringComparer.Ordinal).ToList();
+        Assert.That(received, Is.EqualTo(new[] { "good", "partial" }), "the partial sum is finished (or passed on as NEEDS_CSUM); the corrupt one never reaches the socket");
+        Stop(daemon);
+    }
+
+    private static ushort PseudoHeaderFold(byte[] ipv4Udp)
+    {
+        int ihl = (ipv4Udp[0] & 0xF) * 4;
+        int l4 = ipv4Udp.Length - ihl;
+        ulong sum = 0;
+        for (int i = 12; i < 20; i += 2)
+            sum += (ulong)(ipv4Udp[i] << 8 | ipv4Udp[i + 1]);
+        sum += 17;
+        sum += (ulong)l4;
+        while (sum > 0xFFFF)
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        return (ushort)sum;
+    }
+
+    private static void SetUdpChecksum(byte[] ipv4Udp, ushort value)
+    {
+        int at = (ipv4Udp[0] & 0xF) * 4 + 6;
+        ipv4Udp[at] = (byte)(value >> 8);
+        ipv4Udp[at + 1] = (byte)value;
+    }
+
     private static ShutdownSummary Stop(NamespacedDaemon daemon)
     {
         daemon.Signal("TERM");
