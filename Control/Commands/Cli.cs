@@ -47,6 +47,11 @@ internal static class Cli
 
     private static List<string> Canonicalize(string[] args, CliContext context)
     {
+        // flanneld has no verbs: its command line is all flags. A first argument that is a flag (other than help and
+        // version, which stay root-level) means `run`, so `dataplane --etcd-endpoints=… --iface=eth0` is flanneld's
+        // command line working unchanged; `run` stays as an explicit alias. No arguments at all also runs, as flanneld.
+        if (args.Length == 0 || (args[0].StartsWith('-') && !IsRootFlag(args[0])))
+            args = ["run", .. args];
         if (args.Length > 1 && Verbs.FirstOrDefault(v => v.Name == args[0]) is { TakesAction: true } actionVerb && !args[1].StartsWith('-'))
         {
             var rest = GoFlagSyntax.Normalize(actionVerb.Name, args[2..], actionVerb.Flags, actionVerb.Unsupported, null);
@@ -58,6 +63,7 @@ internal static class Cli
             return [verb.Name, .. rest];
         }
         // Root level: accept Go's single-dash spellings of help and version.
+
         return [.. args.Select(a => a switch
         {
             "-version" => "--version",
@@ -65,4 +71,6 @@ internal static class Cli
             _ => a,
         })];
     }
+
+    private static bool IsRootFlag(string arg) => arg is "--version" or "-version" or "--help" or "-help" or "-h" or "-?" or "/?";
 }

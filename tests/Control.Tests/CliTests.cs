@@ -91,6 +91,23 @@ public class CliTests
         Assert.That(version.Out, Does.Match(@"^\d+\.\d+\.\d+"));
     }
 
+    [Test]
+    public void Without_a_verb_the_arguments_are_flanneld_s_and_the_daemon_runs()
+    {
+        // flanneld's argv, no verb: parsed as `run` (a bad flag is refused by run's rules, exit 2; flanneld flags we
+        // do not implement are named).
+        var bad = Cli(["--ip-masq", "--kube-subnet-mgr"]);
+        Assert.That(bad.Exit, Is.EqualTo(2), bad.Err);
+        Assert.That(bad.Err, Does.Contain("--kube-subnet-mgr"));
+        var unknown = Cli(["-iface=eth0", "--definitely-not-a-flag"]);
+        Assert.That(unknown.Exit, Is.EqualTo(2));
+        Assert.That(unknown.Err, Does.Contain("--definitely-not-a-flag"));
+        // A valid flanneld command line runs until the shutdown token (already cancelled here) stops it.
+        var (exit, _, err) = Cli([$"-lease-dir={_dir["leases"]}", "-subnet-file", _dir["subnet.env"], $"--net-config-path={_dir["net.json"]}", "-iface", "eth0", "--unsafe-control-only"]);
+        Assert.That(exit, Is.Zero, err);
+        Assert.That(Cli(["--version"]).Exit, Is.Zero, "--version stays a root flag");
+    }
+
     private static IEnumerable<TestCaseData> BadInputs()
     {
         // (args after the base flags, expected exit, expected text)
