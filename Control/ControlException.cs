@@ -15,4 +15,10 @@ internal sealed class ControlException : Exception
 
     /// <summary>A usage error: wrong or contradictory flags (exit 2, as Go's flag package).</summary>
     public static ControlException Usage(string message) => new(message, ExitCodes.Usage);
+
+    /// <summary>
+    /// Our lease was revoked (deleted, or expired in the store): flanneld logs "Lease has been revoked. Shutting down
+    /// daemon." and exits cleanly (status 0), so a <c>Restart=on-failure</c> unit does not restart it; we do the same.
+    /// </summary>
+    public static ControlException Revoked(string message) => new(message, ExitCodes.Ok);
 }

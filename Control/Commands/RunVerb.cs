@@ -7,7 +7,7 @@ namespace Control.Commands;
 /// <summary>
 /// <c>dataplane run</c>: the daemon. Validates flags, picks the interface, loads the config, acquires the lease,
 /// writes subnet.env, starts the data path, then renews and follows peer leases until SIGTERM/SIGINT (exit 0)
-/// or until the lease is revoked (exit 1).
+/// or until the lease is revoked (flanneld's log line and exit 0, as flanneld).
 /// </summary>
 internal sealed class RunVerb : IVerb
 {

@@ -201,7 +201,7 @@ internal sealed class NodeDaemon
             if (mine is null && await ReclaimAfterClockJumpAsync(setup, state, ct).ConfigureAwait(false))
                 continue; // the store's next snapshot has our lease again; keep the routes we have until then
             if (mine is null || mine.Attributes.PublicIP != publicIp)
-                throw Fatal($"Lease has been revoked. Shutting down daemon. (subnet {own} is gone from {setup.Registry.Description})");
+                throw Revoked($"Lease has been revoked. Shutting down daemon. (subnet {own} is gone from {setup.Registry.Description})");
             state.Observe(mine);
             var events = watcher.Update(snapshot);
             if (events.Count == 0)
@@ -274,7 +274,7 @@ internal sealed class NodeDaemon
                 default:
                     if (await ReclaimAfterClockJumpAsync(setup, state, ct).ConfigureAwait(false))
                         break;
-                    throw Fatal($"Lease has been revoked. Shutting down daemon. (subnet {subnet} is gone from {setup.Registry.Description})");
+                    throw Revoked($"Lease has been revoked. Shutting down daemon. (subnet {subnet} is gone from {setup.Registry.Description})");
             }
         }
     }
@@ -333,6 +333,12 @@ internal sealed class NodeDaemon
     internal static TimeSpan ClockJumpTolerance { get; } = TimeSpan.FromSeconds(2);
 
     private readonly SemaphoreSlim _reclaimGate = new(1, 1);
+
+    private ControlException Revoked(string message)
+    {
+        _logger.LogError("{Message}", message);
+        return ControlException.Revoked(message);
+    }
 
     private ControlException Fatal(string message)
     {
