@@ -69,7 +69,8 @@ internal sealed class RunVerb : IVerb
     private static async Task<int> RunAsync(RunOptions options, CliContext context, Microsoft.Extensions.Logging.ILoggerFactory loggers, CancellationToken shutdown)
     {
         await using var registry = await Leases.SubnetRegistryFactory.OpenAsync(options, TimeProvider.System, loggers, shutdown).ConfigureAwait(false);
-        var daemon = new NodeDaemon(options, registry, context.Host, context.DataPaths, loggers);
+        using var notifier = SystemdNotifier.FromEnvironment(context.Environment);
+        var daemon = new NodeDaemon(options, registry, context.Host, context.DataPaths, loggers) { Notifier = notifier };
         return await daemon.RunAsync(shutdown).ConfigureAwait(false);
     }
 }

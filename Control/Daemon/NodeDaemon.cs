@@ -42,6 +42,9 @@ internal sealed class NodeDaemon
         _time = time ?? TimeProvider.System;
     }
 
+    /// <summary>systemd's <c>NOTIFY_SOCKET</c> (READY=1 once ready, STOPPING=1 on stop); null when not under systemd.</summary>
+    public SystemdNotifier? Notifier { get; init; }
+
     /// <summary>
     /// Everything up to and including writing subnet.env (the one-shot <c>acquire</c>). Throws
     /// <see cref="ControlException"/> with one operator line for every failure.
@@ -134,6 +137,7 @@ internal sealed class NodeDaemon
         using var keepRules = iptables; // Dispose stops the resync; the rules stay (see FlannelIptables)
         // Logged once the node is ready (device up, subnet.env written): tests and operators wait for this line.
         _logger.LogInformation("Running with data path {Name}", dataPath.Name);
+        Notifier?.Notify("READY=1");
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
         var state = new OwnLeaseState(setup.Lease, _time);
@@ -153,6 +157,7 @@ internal sealed class NodeDaemon
         }
         finally
         {
+            Notifier?.Notify("STOPPING=1");
             using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await dataPath.StopAsync(stopTimeout.Token).ConfigureAwait(false);
         }

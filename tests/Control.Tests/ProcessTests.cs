@@ -24,9 +24,12 @@ public class ProcessTests
     {
         private readonly ConcurrentQueue<string> _lines = new();
 
-        public Daemon(IEnumerable<string> args)
+        public Daemon(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
         {
-            Process = Process.Start(DataplaneProcess.StartInfo(args))!;
+            var start = DataplaneProcess.StartInfo(args);
+            foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+                start.Environment[key] = value;
+            Process = Process.Start(start)!;
             Process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
             Process.OutputDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
             Process.BeginErrorReadLine();
@@ -125,6 +128,26 @@ public class ProcessTests
         Assert.That(b.Process.WaitForExit(10_000), Is.True);
         Assert.That(b.Process.ExitCode, Is.Zero, b.Log);
         Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)));
+    }
+
+    [Test]
+    public void Under_systemd_ready_is_sent_once_the_node_is_ready_and_stopping_on_sigterm()
+    {
+        using var dir = new TempDir();
+        dir.Write("net.json", """{"Network":"10.244.0.0/16"}""");
+        var path = dir["notify.sock"];
+        using var notify = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        notify.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        notify.ReceiveTimeout = 30_000;
+        using var a = new Daemon(RunArgs(dir, "run", 1), new Dictionary<string, string> { ["NOTIFY_SOCKET"] = path });
+        var buffer = new byte[256];
+        string Next() => System.Text.Encoding.UTF8.GetString(buffer, 0, notify.Receive(buffer));
+        Assert.That(Next(), Is.EqualTo("READY=1"), a.Log);
+        Assert.That(File.Exists(dir["node1/subnet.env"]), Is.True, "READY=1 comes after subnet.env is written");
+        a.Terminate();
+        Assert.That(Next(), Is.EqualTo("STOPPING=1"), a.Log);
+        Assert.That(a.Process.WaitForExit(10_000), Is.True, a.Log);
+        Assert.That(a.Process.ExitCode, Is.Zero);
     }
 
     [Test]
