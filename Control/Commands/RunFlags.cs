@@ -28,6 +28,8 @@ internal static class RunFlags
         new("etcd-password", FlagKind.Value, "password for BasicAuth to etcd", "PASSWORD"),
         new("v", FlagKind.Value, "log level: 0 info, 1 debug, 2 trace (-v alone means 1)", "LEVEL"),
         new("lease-dir", FlagKind.Value, "use the embedded lease store in DIR (shared by every node on this machine) instead of etcd", "DIR"),
+        new("healthz-ip", FlagKind.Value, "the IP address for the healthz server to listen on (default 0.0.0.0)", "IP"),
+        new("healthz-port", FlagKind.Value, "the port for the healthz server to listen on; 0 disables it (default 0): /healthz, /readyz, /metrics", "PORT"),
         new("io", FlagKind.Value, "packet I/O mode: batch (default: batches and offloads, both directions on one thread), batch-threads (a thread per direction), per-packet (flannel's loop: one syscall per packet, one thread; the baseline) or per-packet-threads", "MODE"),
         new("tun-tso", FlagKind.Bool, "batch modes: TUN with IFF_VNET_HDR and TCP segmentation offload, 64 KiB reads split in userspace (default true)"),
         new("tun-uso", FlagKind.Bool, "batch modes: UDP segmentation offload on that TUN, Linux 6.2+ (default true)"),
@@ -52,8 +54,6 @@ internal static class RunFlags
         new("kube-annotation-prefix", false, null, "the Kubernetes subnet manager is not implemented; use --lease-dir or etcd"),
         new("iface-can-reach", false, null, "use --iface or --iface-regex"),
         new("public-ipv6", false, null, "IPv6 is not supported"),
-        new("healthz-ip", false, null, "the health endpoints are not implemented"),
-        new("healthz-port", false, null, "the health endpoints are not implemented"),
         new("ip-blackhole-route", true, false, "blackhole routes are not managed"),
         new("set-node-network-unavailable", true, false, "the Kubernetes subnet manager is not implemented"),
     ];

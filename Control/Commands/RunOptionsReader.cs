@@ -77,6 +77,16 @@ internal static class RunOptionsReader
         if (io is IoMode.PerPacket or IoMode.PerPacketThreads && offloads != OffloadOptions.All)
             throw ControlException.Usage($"contradictory flags: --io {o.Value(result, "io")} uses no offloads, so --{offloads.Disabled.Split(',')[0]}=false means nothing there");
 
+        int healthzPort = 0;
+        if (o.Value(result, "healthz-port") is { } portText
+            && (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out healthzPort) || healthzPort > 65535))
+        {
+            throw ControlException.Usage($"invalid --healthz-port '{portText}': must be a port number, 0 to 65535");
+        }
+        var healthzIp = o.Value(result, "healthz-ip") ?? "0.0.0.0";
+        if (!System.Net.IPAddress.TryParse(healthzIp, out _))
+            throw ControlException.Usage($"invalid --healthz-ip '{healthzIp}': not an IP address");
+
         var ttl = RenewalSchedule.DefaultTtl;
         if (o.Value(result, "unsafe-lease-ttl") is { } ttlText)
         {
@@ -114,6 +124,8 @@ internal static class RunOptionsReader
             LeaseDir = leaseDir,
             Io = io,
             Offloads = offloads,
+            HealthzIp = healthzIp,
+            HealthzPort = healthzPort,
             LeaseTtl = ttl,
             Verbosity = verbosity,
         };

@@ -27,3 +27,10 @@ internal interface IDataPath
     /// <summary>Stops the data path and releases its resources.</summary>
     Task StopAsync(CancellationToken cancellationToken);
 }
+
+/// <summary>A data path that can describe its counters in Prometheus text exposition format (for <c>/metrics</c>).</summary>
+internal interface IDataPathMetrics
+{
+    /// <summary>Appends its metrics (HELP/TYPE lines and samples) to <paramref name="text"/>. Any thread; reads counters only.</summary>
+    void WriteMetrics(System.Text.StringBuilder text);
+}

@@ -111,6 +111,11 @@ internal sealed class NodeDaemon
         // fail here, leaving everything the running one owns untouched. --unsafe-control-only daemons (tests that
         // run several "nodes" side by side in one namespace, with no kernel state) are exempt.
         using var instance = _options.ControlOnly ? null : InstanceLock.Acquire();
+        // flanneld serves /healthz from the start (also while it waits for its config); /readyz turns 200 once ready.
+        IDataPath? running = null;
+        using var health = _options.HealthzPort > 0
+            ? HealthServer.Start(_options.HealthzIp, _options.HealthzPort, _logger, () => Metrics(running))
+            : null;
         // What the previous run wrote, read before we overwrite it (flanneld: ReadCIDRFromSubnetFile).
         var previousNetwork = SubnetEnvFile.ReadPreviousNetwork(_options.SubnetFile);
         var previousSubnet = SubnetEnvFile.ReadPreviousSubnet(_options.SubnetFile);
@@ -120,6 +125,7 @@ internal sealed class NodeDaemon
         var dataPath = _dataPaths.Create(setup.Config.Backend, _options with { IpMasq = false, ForwardRules = false });
         var context = new DataPathContext(setup.Interface, setup.Config, setup.Lease, setup.OverlayMtu, setup.VtepMac, _options.Io, _loggers);
         await dataPath.StartAsync(context, shutdown).ConfigureAwait(false);
+        running = dataPath;
         // flanneld's order once the device is up: iptables rules, then subnet.env.
         FlannelIptables? iptables = null;
         try
@@ -138,6 +144,8 @@ internal sealed class NodeDaemon
         // Logged once the node is ready (device up, subnet.env written): tests and operators wait for this line.
         _logger.LogInformation("Running with data path {Name}", dataPath.Name);
         Notifier?.Notify("READY=1");
+        if (health is not null)
+            health.Ready = true;
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
         var state = new OwnLeaseState(setup.Lease, _time);
@@ -158,6 +166,8 @@ internal sealed class NodeDaemon
         finally
         {
             Notifier?.Notify("STOPPING=1");
+            if (health is not null)
+                health.Ready = false;
             using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await dataPath.StopAsync(stopTimeout.Token).ConfigureAwait(false);
         }
@@ -338,6 +348,13 @@ internal sealed class NodeDaemon
     internal static TimeSpan ClockJumpTolerance { get; } = TimeSpan.FromSeconds(2);
 
     private readonly SemaphoreSlim _reclaimGate = new(1, 1);
+
+    private static string Metrics(IDataPath? dataPath)
+    {
+        var text = new System.Text.StringBuilder();
+        (dataPath as IDataPathMetrics)?.WriteMetrics(text);
+        return text.ToString();
+    }
 
     private ControlException Revoked(string message)
     {

@@ -50,6 +50,12 @@ internal sealed record RunOptions
     /// <summary>--lease-dir: the embedded store; null means etcd.</summary>
     public string? LeaseDir { get; init; }
 
+    /// <summary>--healthz-ip (flanneld's default 0.0.0.0).</summary>
+    public string HealthzIp { get; init; } = "0.0.0.0";
+
+    /// <summary>--healthz-port; 0 (flanneld's default) turns the health server off.</summary>
+    public int HealthzPort { get; init; }
+
     /// <summary>--io.</summary>
     public IoMode Io { get; init; } = IoMode.Batch;
 

@@ -30,7 +30,7 @@ namespace Control.Daemon;
 /// <para>Threading: <see cref="Apply"/> runs on the daemon's watch loop (single writer of the table and peer set);
 /// the pumps read both lock-free.</para>
 /// </remarks>
-internal sealed class TunDataPath : IDataPath
+internal sealed class TunDataPath : IDataPath, IDataPathMetrics
 {
     /// <summary>TUN reads per batch with TSO: 16 super-packets of up to ~45 segments fill a sendmmsg vector.</summary>
     public const int TunBatchWithOffloads = 16;
@@ -210,6 +210,40 @@ internal sealed class TunDataPath : IDataPath
         _device = null;
         _udp?.Dispose();
         _udp = null;
+    }
+
+    /// <inheritdoc/>
+    public void WriteMetrics(System.Text.StringBuilder text)
+    {
+        var engine = _engine;
+        if (engine is null)
+            return;
+        static void Counter(System.Text.StringBuilder t, string name, string help, long value)
+        {
+            t.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+            t.Append("# TYPE ").Append(name).Append(" counter\n");
+            t.Append(name).Append(' ').Append(value).Append('\n');
+        }
+        Counter(text, "dataplane_tun_read_packets_total", "Packets read from the TUN (a super-packet counts one).", engine.Outbound.Read.Packets);
+        Counter(text, "dataplane_tun_read_bytes_total", "Bytes read from the TUN.", engine.Outbound.Read.Bytes);
+        Counter(text, "dataplane_sent_datagrams_total", "Datagrams sent to peers (each segment counts one).", engine.Outbound.Sent.Packets);
+        Counter(text, "dataplane_sent_bytes_total", "UDP payload bytes sent to peers.", engine.Outbound.Sent.Bytes);
+        Counter(text, "dataplane_received_datagrams_total", "Datagrams received from the underlay.", engine.Inbound.Sum(p => p.Received.Packets));
+        Counter(text, "dataplane_received_bytes_total", "UDP payload bytes received from the underlay.", engine.Inbound.Sum(p => p.Received.Bytes));
+        Counter(text, "dataplane_tun_written_packets_total", "Packets written to the TUN (a coalesced super-packet counts one).", engine.Inbound.Sum(p => p.Delivered.Packets));
+        Counter(text, "dataplane_gro_merged_segments_total", "Segments merged into super-packets before the TUN write.", engine.Inbound.Sum(p => p.GroMerged));
+        Counter(text, "dataplane_icmp_errors_sent_total", "ICMP errors written back into the TUN.", engine.Outbound.IcmpSent);
+        Counter(text, "dataplane_gso_fallbacks_total", "Times the kernel refused UDP GSO and the socket fell back.", _udp?.GsoFallbacks ?? 0);
+        text.Append("# HELP dataplane_dropped_packets_total Packets dropped, by reason.\n# TYPE dataplane_dropped_packets_total counter\n");
+        foreach (var (reason, count) in _drops.Snapshot())
+            text.Append("dataplane_dropped_packets_total{reason=\"").Append(reason).Append("\"} ").Append(count).Append('\n');
+        var offloads = _device?.Tun.Offloads ?? TunOffloads.None;
+        text.Append("# HELP dataplane_offload_enabled Offloads in effect (1) or not (0).\n# TYPE dataplane_offload_enabled gauge\n");
+        void Offload(string name, bool on) => text.Append("dataplane_offload_enabled{offload=\"").Append(name).Append("\"} ").Append(on ? 1 : 0).Append('\n');
+        Offload("tun_tso", (offloads & TunOffloads.Tso4) != 0);
+        Offload("tun_uso", (offloads & TunOffloads.Uso4) != 0);
+        Offload("udp_gso", _udp?.SegmentationOffload ?? false);
+        Offload("udp_gro", _udp?.ReceiveOffload ?? false);
     }
 
     /// <summary>

@@ -113,7 +113,8 @@ public class CliTests
         // (args after the base flags, expected exit, expected text)
         yield return new TestCaseData(new[] { "--bogus" }, 2, "unknown flag --bogus").SetName("unknown flag");
         yield return new TestCaseData(new[] { "--kube-subnet-mgr" }, 2, "--kube-subnet-mgr is not supported yet: use --lease-dir or etcd").SetName("kube subnet manager");
-        yield return new TestCaseData(new[] { "-healthz-port=8081" }, 2, "--healthz-port is not supported yet").SetName("healthz");
+        yield return new TestCaseData(new[] { "-healthz-port=80801" }, 2, "invalid --healthz-port '80801'").SetName("healthz port");
+        yield return new TestCaseData(new[] { "--healthz-ip", "localhost" }, 2, "invalid --healthz-ip 'localhost'").SetName("healthz ip");
         yield return new TestCaseData(new[] { "--public-ipv6", "fc00::1" }, 2, "--public-ipv6 is not supported yet").SetName("public ipv6");
         yield return new TestCaseData(new[] { "--etcd-endpoints", "http://x:2379" }, 2, "contradictory flags: --lease-dir").SetName("lease dir with etcd");
         yield return new TestCaseData(new[] { "--public-ip", "1.2.3" }, 2, "invalid --public-ip '1.2.3'").SetName("bad public ip");

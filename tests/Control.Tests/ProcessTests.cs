@@ -151,6 +151,27 @@ public class ProcessTests
     }
 
     [Test]
+    public void Health_endpoints_answer_as_flanneld_s_and_readyz_follows_the_node()
+    {
+        using var dir = new TempDir();
+        dir.Write("net.json", """{"Network":"10.244.0.0/16"}""");
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        int port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        using var a = new Daemon(RunArgs(dir, "run", 1, "--healthz-ip", "127.0.0.1", $"-healthz-port={port}"));
+        Assert.That(a.WaitForLog("Running with data path", TimeSpan.FromSeconds(30)), Is.True, a.Log);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        int Status(string path) => (int)http.GetAsync($"http://127.0.0.1:{port}{path}").GetAwaiter().GetResult().StatusCode;
+        Assert.That(Status("/healthz"), Is.EqualTo(200), a.Log);
+        Assert.That(Status("/readyz"), Is.EqualTo(200), "ready once subnet.env is written:\n" + a.Log);
+        Assert.That(Status("/nope"), Is.EqualTo(404));
+        a.Terminate();
+        Assert.That(a.Process.WaitForExit(10_000), Is.True, a.Log);
+        Assert.That(a.Process.ExitCode, Is.Zero);
+    }
+
+    [Test]
     public void Deleting_our_lease_revokes_it_and_the_daemon_exits_loudly()
     {
         using var dir = new TempDir();
