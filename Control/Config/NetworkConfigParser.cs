@@ -46,6 +46,10 @@ internal static class NetworkConfigParser
                 throw Fail(source, "EnableIPv4=false (an IPv6-only network) is not supported");
             if (enableIpv6)
                 throw Fail(source, "EnableIPv6 (dual stack) is not supported yet");
+            // flannel's stock net-conf.json carries "EnableNFTables": false; we manage iptables only, so false (and
+            // absent) is what we do, and true is refused by name rather than silently ignored.
+            if (GetBool(root, "EnableNFTables", source) == true)
+                throw Fail(source, "EnableNFTables=true is not supported: this dataplane manages iptables rules only (set it to false)");
 
             var networkText = GetString(root, "Network", source);
             Ipv4Prefix network = default;

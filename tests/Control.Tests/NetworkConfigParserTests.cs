@@ -49,6 +49,16 @@ public class NetworkConfigParserTests
     }
 
     [Test]
+    public void Flannels_stock_net_conf_starts_and_EnableNFTables_true_is_refused_by_name()
+    {
+        // kube-flannel.yml's net-conf.json, as shipped.
+        var stock = Parse("""{"Network":"10.244.0.0/16","EnableNFTables":false,"Backend":{"Type":"vxlan"}}""");
+        Assert.That(stock.Backend.Type, Is.EqualTo(BackendType.Vxlan));
+        var e = Assert.Throws<ControlException>(() => Parse("""{"Network":"10.244.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}"""));
+        Assert.That(e!.Message, Does.Contain("EnableNFTables=true"));
+    }
+
+    [Test]
     public void Vxlan_defaults_are_port_8472_and_vni_1()
     {
         var b = Parse("""{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}""").Backend;
