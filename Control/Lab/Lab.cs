@@ -284,7 +284,8 @@ internal sealed class Lab
             return [overrideExe];
         var process = Environment.ProcessPath ?? "dataplane";
         if (Path.GetFileNameWithoutExtension(process) == "dotnet")
-            return [process, Assembly.GetEntryAssembly()?.Location ?? "dataplane.dll"];
+            // "dotnet X.dll" is never a single-file app, so the entry assembly sits in the base directory.
+            return [process, Path.Combine(AppContext.BaseDirectory, (Assembly.GetEntryAssembly()?.GetName().Name ?? "Dataplane.Control") + ".dll")];
         return [process];
     }
 
