@@ -157,11 +157,10 @@ internal sealed class NodeDaemon
         {
             await Task.WhenAll(watch, renew).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception)
         {
-        }
-        catch (ControlException)
-        {
+            // Whatever ended the loops (cancellation, a fatal ControlException, a bug) is examined below through `first`;
+            // the stop below runs in every case, so every exit leaves the same state (README, "what survives").
         }
         finally
         {
@@ -174,7 +173,11 @@ internal sealed class NodeDaemon
         if (first.Exception?.InnerException is ControlException fatal)
             throw fatal;
         if (first.Exception?.InnerException is { } other)
-            throw new ControlException($"internal error: {other}");
+        {
+            // A bug: the stack goes to the log, the operator gets one line and exit 1.
+            _logger.LogCritical(other, "internal error in the lease loops");
+            throw new ControlException($"internal error: {other.GetType().Name}: {other.Message.ReplaceLineEndings(" ")}");
+        }
         _logger.LogInformation("Shutting down");
         return ExitCodes.Ok;
     }

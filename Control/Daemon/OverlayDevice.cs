@@ -21,12 +21,14 @@ internal sealed class OverlayDevice : IDisposable
     /// <summary>The TUN's transmit queue (kernel → our reader); the kernel default is 500.</summary>
     public const int TunTxQueueLength = 4000;
 
-    private OverlayDevice(LinuxTunDevice tun, RtNetlink rtnl, int linkIndex, RouteInfo route)
+    private OverlayDevice(LinuxTunDevice tun, RtNetlink rtnl, int linkIndex, Ipv4Address address, RouteInfo route, RouteInfo? guard)
     {
         Tun = tun;
         Rtnl = rtnl;
         LinkIndex = linkIndex;
+        Address = address;
         NetworkRoute = route;
+        GuardRoute = guard;
     }
 
     /// <summary>The TUN.</summary>
@@ -38,8 +40,14 @@ internal sealed class OverlayDevice : IDisposable
     /// <summary>The TUN's interface index.</summary>
     public int LinkIndex { get; }
 
+    /// <summary>The TUN's address (<c>&lt;subnet&gt;.0</c>, prefix length 32).</summary>
+    public Ipv4Address Address { get; }
+
     /// <summary>The route <c>Network dev &lt;tun&gt;</c>.</summary>
     public RouteInfo NetworkRoute { get; }
+
+    /// <summary>The guard route <c>unreachable Network metric 1000</c>, or null with <c>--no-guard-route</c>.</summary>
+    public RouteInfo? GuardRoute { get; }
 
     /// <summary>Creates and programs the device. Throws <see cref="PlatformException"/> on any kernel refusal (after cleaning up).</summary>
     public static OverlayDevice Create(TunOptions options, Ipv4Prefix network, Ipv4Address address, int mtu, bool guardRoute, ILogger logger)
@@ -59,12 +67,13 @@ internal sealed class OverlayDevice : IDisposable
             rtnl.SetLinkUp(link.Index);
             var route = new RouteInfo { Destination = network, LinkIndex = link.Index };
             rtnl.ReplaceRoute(route);
-            if (guardRoute)
-                rtnl.ReplaceRoute(new RouteInfo { Destination = network, Type = RouteType.Unreachable, Metric = GuardMetric });
+            var guard = guardRoute ? new RouteInfo { Destination = network, Type = RouteType.Unreachable, Metric = GuardMetric } : null;
+            if (guard is not null)
+                rtnl.ReplaceRoute(guard);
             logger.LogInformation("TUN {Tun}: address {Address}/32, MTU {Mtu}, route {Network} dev {Tun}{Guard}, offloads {Offloads}",
                 tun.Name, address, mtu, network, tun.Name, guardRoute ? $", guard route unreachable {network} metric {GuardMetric}" : "",
                 tun.Offloads == TunOffloads.None ? "none" : tun.Offloads.ToString());
-            return new OverlayDevice(tun, rtnl, link.Index, route);
+            return new OverlayDevice(tun, rtnl, link.Index, address, route, guard);
         }
         catch
         {

@@ -149,7 +149,11 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
             _poller = _io is IoMode.PerPacket or IoMode.Batch ? new DevicePoller(tun, _udp) : null;
             _engine = new DataplaneEngine(tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port,
                 singleThread: _poller);
-            _engine.Faulted += ex => Fatal($"data path thread failed: {ex}");
+            _engine.Faulted += ex =>
+            {
+                _logger.LogCritical(ex, "data path thread failed");
+                Fatal($"data path thread failed: {ex.GetType().Name}: {ex.Message.ReplaceLineEndings(" ")}");
+            };
             _engine.Start();
             _watchdog = new RouteWatchdog(_device, _guardRoute, Fatal, _logger);
         }
@@ -265,6 +269,11 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
         _logger.LogWarning("Dropping datagrams from {Source}: no lease holds that address (counted as UnknownSource). " +
             "If a peer sends from an address other than its PublicIP, run with --accept-unknown-peers.", source);
 
+    /// <summary>
+    /// A fatal condition on a pump or watchdog thread: one line, exit 1, no clean-up on purpose. The process exit closes
+    /// the TUN (the kernel deletes it with its address and route) and leaves the guard route, iptables chains, lease and
+    /// subnet.env as they are: exactly what a clean stop and a SIGKILL leave (README, "what survives").
+    /// </summary>
     private void Fatal(string message)
     {
         if (_stopping)

@@ -20,7 +20,7 @@ public class WatchdogTests
         TestContext.Out.WriteLine($"route restored after {restored?.TotalMilliseconds.ToString("F0", System.Globalization.CultureInfo.InvariantCulture) ?? "never"} ms (target 2000)");
         Assert.That(restored, Is.Not.Null, "route not restored within 10 s:\n" + daemon.Log);
         Assert.That(restored, Is.LessThan(TimeSpan.FromSeconds(6)), "3x the 2 s target");
-        Assert.That(daemon.WaitForLog("was deleted or replaced; restored it", TimeSpan.FromSeconds(2)), Is.True, daemon.Log);
+        Assert.That(daemon.WaitForLog("restored: route", TimeSpan.FromSeconds(2)), Is.True, daemon.Log);
 
         // Taken over rather than deleted: the kernel reports only a new route.
         NetnsScope.Exec(world.Node, $"ip route replace {NodeAndPeer.Network} dev eth0");
