@@ -228,6 +228,9 @@ internal sealed class NodeDaemon
                 _logger.LogInformation("Lease {Kind}: {Subnet} {PublicIP} {Backend}", e.Kind, e.Lease.Subnet, e.Lease.Attributes.PublicIP, e.Lease.Attributes.BackendType ?? "udp");
             routes.Apply(events);
         }
+        // A store's watch only ends when cancelled; ending otherwise must not look like a clean shutdown (exit 0).
+        if (!ct.IsCancellationRequested)
+            throw Fatal($"the lease watch of {setup.Registry.Description} ended unexpectedly. Shutting down daemon.");
     }
 
     private async Task RenewLoopAsync(NodeSetup setup, OwnLeaseState state, CancellationToken ct)

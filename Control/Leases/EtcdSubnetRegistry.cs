@@ -31,7 +31,10 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
 
-    private readonly EtcdClient _client;
+    private readonly Func<EtcdClient> _connect;
+    private readonly Lock _clientGate = new();
+    private volatile EtcdClient _client;
+    private int _consecutiveFailures;
     private readonly EtcdOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -41,9 +44,10 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
     /// <summary>Absolute expiry per etcd lease ID: granted TTLs never change (flannel never calls KeepAlive).</summary>
     private readonly ConcurrentDictionary<long, DateTimeOffset> _leaseExpiry = new();
 
-    private EtcdSubnetRegistry(EtcdClient client, EtcdOptions options, TimeProvider time, ILogger logger)
+    private EtcdSubnetRegistry(Func<EtcdClient> connect, EtcdOptions options, TimeProvider time, ILogger logger)
     {
-        _client = client;
+        _connect = connect;
+        _client = connect();
         _options = options;
         _time = time;
         _logger = logger;
@@ -86,12 +90,17 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
             };
             tls?.Apply(handler.SslOptions);
             channel.HttpHandler = handler;
+            // gRPC's default reconnect back-off grows to 2 minutes: after an etcd outage of a few seconds the
+            // channel could sit in TRANSIENT_FAILURE (failing every call at once) long after etcd is back. Cap it
+            // at our own retry cap so a returning etcd is used within seconds.
+            channel.InitialReconnectBackoff = TimeSpan.FromMilliseconds(500);
+            channel.MaxReconnectBackoff = MaxBackoff;
             channel.DisposeHttpClient = true;
         }
-        var client = options.Username is { } user
+        EtcdClient Connect() => options.Username is { } user
             ? new EtcdClient(connection, user, options.Password ?? "", configureChannelOptions: Channel)
             : new EtcdClient(connection, configureChannelOptions: Channel);
-        return new EtcdSubnetRegistry(client, options, time, logger);
+        return new EtcdSubnetRegistry(Connect, options, time, logger);
     }
 
     /// <inheritdoc/>
@@ -245,7 +254,8 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
     /// <inheritdoc/>
     public ValueTask DisposeAsync()
     {
-        _client.Dispose();
+        lock (_clientGate)
+            _client.Dispose();
         return ValueTask.CompletedTask;
     }
 
@@ -274,17 +284,23 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
                 {
                     outage.Failed($"watch stream: {e.Status.StatusCode} {e.Status.Detail}");
                 }
-                catch (Exception e) when (e is IOException or HttpRequestException && !ct.IsCancellationRequested)
+                catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
                 {
-                    outage.Failed($"watch stream: {e.Message}");
+                    // Includes a connect or HTTP timeout surfacing as a cancellation that is not ours.
+                    outage.Failed($"watch stream: {e.GetType().Name}: {e.Message}");
                 }
                 await Task.Delay(backoff, _time, ct).ConfigureAwait(false);
                 backoff = backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
             }
             writer.TryComplete();
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+            writer.TryComplete();
+        }
+        catch (RpcException) when (ct.IsCancellationRequested)
+        {
+            // gRPC reports our own cancellation of the watch stream as StatusCode.Cancelled: that is shutdown.
             writer.TryComplete();
         }
         catch (Exception e)
@@ -420,12 +436,35 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
         _leaseExpiry.TryRemove(leaseId, out _);
     }
 
+    /// <summary>
+    /// Replaces the gRPC channel after <see cref="ReconnectAfter"/> failed calls in a row. Measured with a killed
+    /// and restarted etcd: the old channel's subchannel can stay wedged (every call DeadlineExceeded) long after
+    /// etcd is back; a fresh channel connects at once.
+    /// </summary>
+    private void NoteFailure()
+    {
+        if (Interlocked.Increment(ref _consecutiveFailures) % ReconnectAfter != 0)
+            return;
+        EtcdClient old;
+        lock (_clientGate)
+        {
+            old = _client;
+            _client = _connect();
+        }
+        _logger.LogDebug("Opened a new connection to {Store} after {Failures} failed calls", Description, _consecutiveFailures);
+        old.Dispose();
+    }
+
+    private const int ReconnectAfter = 3;
+
     /// <summary>One etcd call with a deadline; transport failures become <see cref="SubnetRegistryUnavailableException"/>.</summary>
     private async Task<T> CallAsync<T>(Func<DateTime, CancellationToken, Task<T>> call, CancellationToken ct)
     {
         try
         {
-            return await call(DateTime.UtcNow + CallTimeout, ct).ConfigureAwait(false);
+            var result = await call(DateTime.UtcNow + CallTimeout, ct).ConfigureAwait(false);
+            Interlocked.Exchange(ref _consecutiveFailures, 0);
+            return result;
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && ct.IsCancellationRequested)
         {
@@ -437,11 +476,20 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
         }
         catch (RpcException e)
         {
+            if (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled or StatusCode.Internal or StatusCode.Unknown)
+                NoteFailure();
             throw new SubnetRegistryUnavailableException($"etcd {string.Join(',', _options.Endpoints)}: {e.Status.StatusCode} {e.Status.Detail}".TrimEnd(), e);
         }
         catch (HttpRequestException e)
         {
+            NoteFailure();
             throw new SubnetRegistryUnavailableException($"etcd {string.Join(',', _options.Endpoints)}: {e.Message}", e);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            NoteFailure();
+            // A transport timeout (connect, HTTP/2 ping) that is not the caller's cancellation: an outage.
+            throw new SubnetRegistryUnavailableException($"etcd {string.Join(',', _options.Endpoints)}: timed out ({e.Message})", e);
         }
     }
 

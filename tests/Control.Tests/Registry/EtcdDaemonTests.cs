@@ -84,7 +84,7 @@ public class EtcdDaemonTests
         using var etcd = EtcdCluster.Start();
         var prefix = Prefix();
         etcd.Ctl("put", prefix + "/config", """{"Network":"10.244.0.0/16"}""").Check("put config");
-        using var a = new DaemonProcess(RunArgs(dir, etcd, prefix, 1));
+        using var a = new DaemonProcess(RunArgs(dir, etcd, prefix, 1, "-v", "1")); // debug: each retry is logged
         Assert.That(a.WaitForLog("Wrote subnet file", Startup), Is.True, a.Log);
         Thread.Sleep(500);
 
