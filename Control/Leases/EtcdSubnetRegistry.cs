@@ -452,7 +452,9 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
             _client = _connect();
         }
         _logger.LogDebug("Opened a new connection to {Store} after {Failures} failed calls", Description, _consecutiveFailures);
-        old.Dispose();
+        // Calls and the watch stream may still be running on the old channel: let them fail or finish on their
+        // own deadline (5 s) before tearing it down, rather than racing their cleanup.
+        _ = Task.Delay(CallTimeout * 2, CancellationToken.None).ContinueWith(_ => old.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
 
     private const int ReconnectAfter = 3;
