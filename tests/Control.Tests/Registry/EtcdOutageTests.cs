@@ -76,6 +76,57 @@ public class EtcdOutageTests
         }
     }
 
+    [Test, CancelAfter(180_000)]
+    public async Task Losing_a_majority_stalls_writes_without_a_false_revocation_and_the_watch_resyncs_when_quorum_returns()
+    {
+        using var etcd = EtcdCluster.Start(size: 3);
+        var prefix = $"/t{Guid.NewGuid():N}/network";
+        await using var store = EtcdSubnetRegistry.Open(new EtcdOptions(etcd.ClientUrls, prefix), TimeProvider.System, NullLogger.Instance);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(160));
+        await using var watch = store.WatchAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        Assert.That(await watch.MoveNextAsync(), Is.True);
+        var ours = Ipv4Prefix.Parse("10.244.1.0/24");
+        await store.PutAsync(ours, Peer, TimeSpan.FromHours(1), cts.Token);
+        Assert.That(await UntilAsync(watch, s => s.Count == 1, TimeSpan.FromSeconds(10)), Is.True, "first put");
+
+        // Two of three members gone: no quorum, so no write can commit. A renewal must fail as "store unavailable"
+        // (retry later), never come back as Gone (which the daemon would take for a revocation and exit on).
+        etcd.Kill(1);
+        etcd.Kill(2);
+        var sw = Stopwatch.StartNew();
+        RenewResult? outcome = null;
+        Exception? error = null;
+        try
+        {
+            outcome = await store.RenewAsync(ours, Peer.PublicIP, TimeSpan.FromHours(1), cts.Token);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            error = e;
+        }
+        TestContext.Out.WriteLine($"renewal without quorum after {sw.ElapsedMilliseconds} ms: {(outcome is null ? error?.GetType().Name + ": " + error?.Message : outcome.Value.Outcome.ToString())}");
+        Assert.That(outcome, Is.Null, "nothing can be renewed without quorum");
+        Assert.That(error, Is.InstanceOf<IOException>(), "an outage is an IOException (SubnetRegistryUnavailableException): retried, not fatal");
+
+        // Quorum back: the watch (never ended) resyncs and sees a change made after the outage.
+        etcd.Restart(1);
+        etcd.Restart(2);
+        var late = Ipv4Prefix.Parse("10.244.42.0/24");
+        Sh.Result put = null!;
+        for (int attempt = 0; attempt < 10; attempt++)
+        {
+            put = etcd.Ctl("put", $"{prefix}/subnets/{SubnetKey.Format(late)}", """{"PublicIP":"198.18.0.9","PublicIPv6":null}""");
+            if (put.ExitCode == 0)
+                break;
+            TestContext.Out.WriteLine($"  put attempt {attempt} failed: {put.StdErr.Trim().Split('\n').LastOrDefault()}");
+        }
+        put.Check("put after quorum returned");
+        var seen = await UntilAsync(watch, s => s.Any(l => l.Subnet == late) && s.Any(l => l.Subnet == ours), TimeSpan.FromSeconds(60));
+        TestContext.Out.WriteLine($"resynced after {sw.ElapsedMilliseconds} ms in all");
+        Assert.That(seen, Is.True, "after quorum returns the watch resumes and still holds our lease");
+        Assert.That((await store.RenewAsync(ours, Peer.PublicIP, TimeSpan.FromHours(1), cts.Token)).Outcome, Is.EqualTo(RenewOutcome.Renewed), "and renewals work again");
+    }
+
     /// <summary>Reads snapshots until one satisfies <paramref name="done"/>: at most 50 snapshots and <paramref name="limit"/>.</summary>
     private static async Task<bool> UntilAsync(IAsyncEnumerator<LeaseSnapshot> watch, Func<IReadOnlyList<Lease>, bool> done, TimeSpan limit)
     {
