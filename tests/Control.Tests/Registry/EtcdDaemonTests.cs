@@ -78,6 +78,44 @@ public class EtcdDaemonTests
     }
 
     [Test]
+    public void A_daemon_cut_off_from_a_healthy_cluster_past_its_ttl_finds_its_lease_expired_and_exits_as_revoked()
+    {
+        // etcd expires leases only with quorum, so the expiry case is a client cut off from a healthy cluster: here
+        // frozen (SIGSTOP, as a paused VM or a long GC-free stall would be) while the three-member cluster carries on.
+        using var dir = new TempDir();
+        using var etcd = EtcdCluster.Start(size: 3);
+        var prefix = Prefix();
+        etcd.Ctl("put", prefix + "/config", """{"Network":"10.244.0.0/16"}""").Check("put config");
+        using var a = new DaemonProcess(RunArgs(dir, etcd, prefix, 1, "--unsafe-lease-ttl", "3s"));
+        Assert.That(a.WaitForLog("Wrote subnet file", Startup), Is.True, a.Log);
+        var pid = a.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        Sh.Run("kill", ["-STOP", pid]).Check("kill -STOP");
+        try
+        {
+            // Poll (bounded) until the cluster has expired the key: the TTL is 3 s, etcd checks leases every 500 ms.
+            var sw = Stopwatch.StartNew();
+            string[] keys = ["?"];
+            while (sw.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                keys = etcd.Ctl("get", "--prefix", "--keys-only", prefix + "/subnets/").Check("get").StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                if (keys.Length == 0)
+                    break;
+                Thread.Sleep(250);
+            }
+            TestContext.Out.WriteLine($"key expired by the cluster after {sw.ElapsedMilliseconds} ms of the daemon being cut off");
+            Assert.That(keys, Is.Empty, "a healthy cluster expires the lease of a client that stopped renewing");
+        }
+        finally
+        {
+            Sh.Run("kill", ["-CONT", pid]).Check("kill -CONT");
+        }
+        Assert.That(a.Process.WaitForExit(15_000), Is.True, "on reconnecting it learns its key is gone:\n" + a.Log);
+        Assert.That(a.Process.ExitCode, Is.Zero, "a revocation, handled as flanneld: its log line and exit 0");
+        Assert.That(a.Log, Does.Contain("Lease has been revoked. Shutting down daemon."));
+    }
+
+    [Test]
     public void Etcd_down_keeps_the_daemon_running_logs_once_and_resyncs_when_it_returns()
     {
         using var dir = new TempDir();
