@@ -273,19 +273,28 @@ public sealed unsafe class UdpUnderlay : IUnderlay, IDisposable
                 count = n;
                 return IoResult.Ok;
             }
-            int errno = Errno.Last;
-            if (errno == Errno.EINTR)
-                continue;
-            if (errno != Errno.EAGAIN)
-            {
-                Interlocked.Increment(ref _receiveErrors);
-                return new IoResult(IoStatus.Error, errno);
-            }
-            if (!wait)
-                return new IoResult(IoStatus.WouldBlock);
-            if (_canceller.Wait(_fd, forWrite: false) == WaitResult.Cancelled)
-                return new IoResult(IoStatus.Closed);
+            if (AfterEmptyReceive(wait) is { } done)
+                return done;
         }
+    }
+
+    /// <summary>
+    /// What a receive that got nothing means (errno of the call just made): null to try again (EINTR, or woken by data
+    /// after waiting), WouldBlock when not waiting, Closed when cancelled while waiting, Error otherwise (counted).
+    /// </summary>
+    private IoResult? AfterEmptyReceive(bool wait)
+    {
+        int errno = Errno.Last;
+        if (errno == Errno.EINTR)
+            return null;
+        if (errno != Errno.EAGAIN)
+        {
+            Interlocked.Increment(ref _receiveErrors);
+            return new IoResult(IoStatus.Error, errno);
+        }
+        if (!wait)
+            return new IoResult(IoStatus.WouldBlock);
+        return _canceller.Wait(_fd, forWrite: false) == WaitResult.Cancelled ? new IoResult(IoStatus.Closed) : null;
     }
 
     /// <summary>
@@ -520,18 +529,8 @@ public sealed unsafe class UdpUnderlay : IUnderlay, IDisposable
                 packet.Peer = source.ToEndpoint();
                 return IoResult.Ok;
             }
-            int errno = Errno.Last;
-            if (errno == Errno.EINTR)
-                continue;
-            if (errno != Errno.EAGAIN)
-            {
-                Interlocked.Increment(ref _receiveErrors);
-                return new IoResult(IoStatus.Error, errno);
-            }
-            if (!wait)
-                return new IoResult(IoStatus.WouldBlock);
-            if (_canceller.Wait(_fd, forWrite: false) == WaitResult.Cancelled)
-                return new IoResult(IoStatus.Closed);
+            if (AfterEmptyReceive(wait) is { } done)
+                return done;
         }
     }
 
