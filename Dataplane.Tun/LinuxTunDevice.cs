@@ -40,6 +40,8 @@ public sealed class LinuxTunDevice : ITunDevice, IDisposable
     private readonly int _vnet;
     private readonly int _mtu;
     private long _readErrors;
+    // Reader-thread state: the first read of the current or last batch found the queue empty (EAGAIN).
+    private bool _foundEmpty;
     private long _writeErrors;
 
     private LinuxTunDevice(SafeFdHandle fd, string name, TunOffloads offloads, int batchSize, int mtu)
@@ -161,13 +163,21 @@ public sealed class LinuxTunDevice : ITunDevice, IDisposable
         while (count < limit)
         {
             // Only the first read of a batch may wait: a batch is what is queued now, never a reason to hold packets.
-            var result = ReadOne(packets[count], wait && count == 0);
+            var result = ReadOne(packets[count], wait && count == 0, first: count == 0);
             if (!result.IsOk)
             {
                 // Packets already read are handed over; an error after them comes back on the next call.
                 return count > 0 && result.Status != IoStatus.Closed ? IoResult.Ok : result;
             }
             count++;
+            if (_foundEmpty)
+            {
+                // The first packet after the queue was found empty goes out alone: probing for a second one would
+                // cost a read(2) returning EAGAIN on the latency path of every request/response exchange, which the
+                // per-packet mode does not pay. Under load the queue is never found empty and batches fill.
+                _foundEmpty = false;
+                return IoResult.Ok;
+            }
         }
         return IoResult.Ok;
     }
@@ -234,7 +244,7 @@ public sealed class LinuxTunDevice : ITunDevice, IDisposable
         _fd.Dispose();
     }
 
-    private IoResult ReadOne(PacketBuffer packet, bool wait)
+    private IoResult ReadOne(PacketBuffer packet, bool wait, bool first)
     {
         while (true)
         {
@@ -270,6 +280,7 @@ public sealed class LinuxTunDevice : ITunDevice, IDisposable
                 Interlocked.Increment(ref _readErrors);
                 return new IoResult(IoStatus.Error, errno);
             }
+            _foundEmpty |= first;
             if (!wait)
                 return new IoResult(IoStatus.WouldBlock);
             if (_canceller.Wait(_fd, forWrite: false) == WaitResult.Cancelled)

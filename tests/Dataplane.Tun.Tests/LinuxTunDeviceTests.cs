@@ -40,6 +40,42 @@ public class LinuxTunDeviceTests
     }
 
     [Test]
+    public void BatchRead_AfterTheQueueWasFoundEmpty_HandsOverTheFirstPacketAlone_ThenTheRestInOneBatch()
+    {
+        Prerequisites.RequireNetns();
+        using var scope = new NetnsScope();
+        var ns = scope.Create("a");
+        // No IPv6 chatter (router solicitations) in the queue: the counts below are exact.
+        NetnsScope.Exec(ns, "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1");
+        using var tun = TunTestNet.FlannelTun(ns, new TunOptions { BatchSize = 16 });
+        var buffers = Enumerable.Range(0, 16).Select(_ => new PacketBuffer(2048)).ToArray();
+        int Read()
+        {
+            foreach (var b in buffers)
+                b.Reset();
+            var r = tun.Read(buffers, wait: false, out int n);
+            Assert.That(r.Status, Is.AnyOf(IoStatus.Ok, IoStatus.WouldBlock), r.ToString());
+            return n;
+        }
+        Assert.That(Read(), Is.Zero, "nothing sent yet: the queue is found empty");
+
+        NetworkNamespace.Run(ns, () =>
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork,
+                System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+            for (int i = 0; i < 5; i++)
+                socket.SendTo(new byte[32], new System.Net.IPEndPoint(System.Net.IPAddress.Parse(Remote.ToString()), 9));
+            return 0;
+        });
+        Thread.Sleep(100); // all five queued in the TUN
+
+        // Request/response traffic: the first packet after idle must not wait for a read that would find nothing.
+        Assert.That(Read(), Is.EqualTo(1), "the first packet after an empty queue goes out alone");
+        Assert.That(Read(), Is.EqualTo(4), "what is queued behind it comes as one batch");
+        Assert.That(Read(), Is.Zero);
+    }
+
+    [Test]
     public void Persistent_SurvivesClose_WithAddressAndRoute_AndReattachesByName()
     {
         Prerequisites.RequireNetns();
