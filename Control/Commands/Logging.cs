@@ -169,10 +169,12 @@ internal static class JsonLine
             json.WriteString("level", LevelName(level));
             json.WriteString("logger", category);
             json.WriteString("msg", message);
+            string? template = fields?.FirstOrDefault(f => f.Key == "{OriginalFormat}").Value as string;
             foreach (var (key, value) in fields ?? [])
             {
-                // "{OriginalFormat}" is the template itself; the reserved names must not be overwritten by a field.
-                if (key is "{OriginalFormat}" or "ts" or "level" or "logger" or "msg" or "error")
+                // "{OriginalFormat}" is the template itself; the reserved names must not be overwritten by a field; a
+                // message that is one field alone ("{Warning}") is already msg.
+                if (key is "{OriginalFormat}" or "ts" or "level" or "logger" or "msg" or "error" || template == "{" + key + "}")
                     continue;
                 WriteValue(json, key, value);
             }
