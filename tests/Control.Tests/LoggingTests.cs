@@ -60,6 +60,18 @@ public partial class LoggingTests
         Assert.That(lines.All(l => l[0] == 'I'), Is.True, "debug and trace are klog Info lines at V(1), V(2)");
     }
 
+    [TestCase(new[] { "-v", "2" }, "--v=2")]
+    [TestCase(new[] { "--v=2" }, "--v=2")]
+    [TestCase(new[] { "-v=2" }, "--v=2")]
+    [TestCase(new[] { "--v", "2" }, "--v=2")]
+    [TestCase(new[] { "-v" }, "--v=1")]
+    [TestCase(new[] { "-v", "--ip-masq" }, "--v=1")]
+    public void V_takes_flanneld_spellings(string[] args, string canonical)
+    {
+        var normalized = GoFlagSyntax.Normalize("run", args, RunFlags.Flags, RunFlags.Unsupported, null);
+        Assert.That(normalized[0], Is.EqualTo(canonical));
+    }
+
     [Test]
     public void Json_lines_parse_with_ts_level_msg_and_the_message_fields()
     {
