@@ -31,7 +31,7 @@ internal sealed class AcquireVerb : IVerb
             try
             {
                 var runOptions = RunOptionsReader.Read(result, options);
-                using var loggers = Logging.Create(runOptions.Verbosity, context.Logging);
+                using var loggers = Logging.Create(runOptions.Verbosity, context.Logging, runOptions.LogFormat, context.LogOutput);
                 var setup = SetupAsync(runOptions, context, loggers).GetAwaiter().GetResult();
                 context.Out.WriteLine(setup.Lease.Subnet);
                 return ExitCodes.Ok;

@@ -29,4 +29,7 @@ internal sealed record CliContext
 
     /// <summary>Whether daemon logs are written (tests silence them).</summary>
     public bool Logging { get; init; } = true;
+
+    /// <summary>Where daemon logs go: stderr when null (tests may capture them).</summary>
+    public TextWriter? LogOutput { get; init; }
 }

@@ -39,6 +39,7 @@ internal static class RunOptionsReader
         int verbosity = 0;
         if (o.Value(result, "v") is { } vText && (!int.TryParse(vText, NumberStyles.None, CultureInfo.InvariantCulture, out verbosity)))
             throw ControlException.Usage($"invalid -v '{vText}': must be a non-negative log level");
+        var logFormat = Logging.ParseFormat(o.Value(result, "log-format"));
 
         var leaseDir = o.Value(result, "lease-dir");
         if (leaseDir is "")
@@ -128,6 +129,7 @@ internal static class RunOptionsReader
             HealthzPort = healthzPort,
             LeaseTtl = ttl,
             Verbosity = verbosity,
+            LogFormat = logFormat,
         };
     }
 

@@ -44,7 +44,7 @@ internal sealed class RunVerb : IVerb
             context.Error.WriteLine($"dataplane: {e.Message}");
             return e.ExitCode;
         }
-        using var loggers = Logging.Create(options.Verbosity, context.Logging);
+        using var loggers = Logging.Create(options.Verbosity, context.Logging, options.LogFormat, context.LogOutput);
         using var shutdown = new CancellationTokenSource();
         using var registration = context.Shutdown?.Register(shutdown.Cancel);
         using var sigterm = context.Shutdown is null ? PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal) : null;

@@ -9,17 +9,18 @@ internal static class NetworkConfigLoader
 {
     /// <summary>
     /// Loads and validates the config. <paramref name="storeConfig"/> is the store's raw config text (null when
-    /// absent) and <paramref name="storeSource"/> names it in messages.
+    /// absent) and <paramref name="storeSource"/> names it in messages; <paramref name="warn"/> receives the one
+    /// warning per source naming keys flannel does not know.
     /// </summary>
-    public static NetworkConfig Load(string? netConfigPath, string? storeConfig, string storeSource)
+    public static NetworkConfig Load(string? netConfigPath, string? storeConfig, string storeSource, Action<string>? warn = null)
     {
-        NetworkConfig? fromStore = storeConfig is null ? null : NetworkConfigParser.Parse(storeConfig, storeSource);
+        NetworkConfig? fromStore = storeConfig is null ? null : NetworkConfigParser.Parse(storeConfig, storeSource, warn);
         if (netConfigPath is null)
         {
             return fromStore ?? throw new ControlException(
                 $"no network config: {storeSource} does not exist and --net-config-path was not given");
         }
-        var fromFile = NetworkConfigParser.Parse(ReadFile(netConfigPath), netConfigPath);
+        var fromFile = NetworkConfigParser.Parse(ReadFile(netConfigPath), netConfigPath, warn);
         if (fromStore is not null && fromStore != fromFile)
         {
             throw new ControlException(

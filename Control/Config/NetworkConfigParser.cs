@@ -8,7 +8,8 @@ namespace Control.Config;
 /// Parses flannel's network config JSON with Go's <c>encoding/json</c> semantics and validates it as
 /// flannel's <c>CheckNetworkConfig</c> does (pkg/subnet/config.go):
 /// <list type="bullet">
-/// <item>keys match case-insensitively; for repeated keys the last one wins; unknown keys are ignored;</item>
+/// <item>keys match case-insensitively; for repeated keys the last one wins; unknown keys are ignored, as Go's
+/// decoder ignores them (flanneld says nothing; we name them in one warning, see <see cref="UnknownKeys"/>);</item>
 /// <item><c>Backend</c> absent means udp (<c>parseBackendType</c>); present with an empty Type is an error;</item>
 /// <item>SubnetLen defaults to 24 for networks of /22 or larger, else prefix+2; networks longer than /28
 /// are refused; SubnetLen must be ≤ 30 and ≥ prefix+2;</item>
@@ -22,8 +23,26 @@ internal static class NetworkConfigParser
     private static readonly string[] OtherFlannelBackends =
         ["host-gw", "wireguard", "ipip", "ipsec", "alloc", "extension", "aws-vpc", "gce", "ali-vpc", "tencent-vpc"];
 
-    /// <summary>Parses and validates <paramref name="json"/>; <paramref name="source"/> names it in errors.</summary>
-    public static NetworkConfig Parse(string json, string source)
+    // The keys of flannel's subnet.Config (pkg/subnet/config.go; ../shared/reference/flannel.md §3). The IPv6 ones are
+    // known but only read with EnableIPv6=true, which is refused below, so with IPv6 off they are ignored, as flanneld
+    // ignores them.
+    private static readonly string[] KnownKeys =
+    [
+        "Network", "SubnetLen", "SubnetMin", "SubnetMax", "EnableIPv4", "EnableIPv6",
+        "IPv6Network", "IPv6SubnetLen", "IPv6SubnetMin", "IPv6SubnetMax", "EnableNFTables", "Backend",
+    ];
+
+    // The Backend keys of flannel's udp and vxlan backends (each decodes Backend into its own struct, so a key another
+    // backend uses is just as ignored); keys outside this list are named in the warning.
+    private static readonly string[] KnownBackendKeys =
+        ["Type", "Port", "VNI", "MTU", "DirectRouting", "GBP", "Learning", "MacPrefix"];
+
+    /// <summary>
+    /// Parses and validates <paramref name="json"/>; <paramref name="source"/> names it in errors. Keys flannel does
+    /// not know are ignored as flanneld ignores them, and named once through <paramref name="warn"/> (a typo such as
+    /// <c>"Subnetlen"</c> would otherwise pass unseen).
+    /// </summary>
+    public static NetworkConfig Parse(string json, string source, Action<string>? warn = null)
     {
         JsonDocument document;
         try
@@ -63,6 +82,8 @@ internal static class NetworkConfigParser
             var subnetMin = GetAddress(root, "SubnetMin", source);
             var subnetMax = GetAddress(root, "SubnetMax", source);
             var backend = ParseBackend(root, source);
+            if (warn is not null && UnknownKeys(root) is { Count: > 0 } unknown)
+                warn($"{source}: ignoring keys flannel does not know (flanneld ignores them too): {string.Join(", ", unknown)}");
 
             int len;
             if (subnetLen > 0)
@@ -144,6 +165,26 @@ internal static class NetworkConfigParser
                 throw Fail(source, $"Backend.{unsupported} is not supported yet");
         }
         return result;
+    }
+
+    /// <summary>Keys outside flannel's config (top level and Backend), in document order, Backend's as <c>Backend.Key</c>.</summary>
+    internal static List<string> UnknownKeys(JsonElement root)
+    {
+        var unknown = new List<string>();
+        foreach (var property in root.EnumerateObject())
+        {
+            if (!KnownKeys.Contains(property.Name, StringComparer.OrdinalIgnoreCase))
+                unknown.Add(property.Name);
+        }
+        if (TryGet(root, "Backend", out var backend) && backend.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var property in backend.EnumerateObject())
+            {
+                if (!KnownBackendKeys.Contains(property.Name, StringComparer.OrdinalIgnoreCase))
+                    unknown.Add("Backend." + property.Name);
+            }
+        }
+        return unknown;
     }
 
     /// <summary>Go's case-insensitive field match; the last matching key wins, as Go assigns them in order.</summary>

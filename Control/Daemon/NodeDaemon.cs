@@ -69,7 +69,8 @@ internal sealed class NodeDaemon
         _logger.LogInformation("Using {ExtAddr} as external address (PublicIP)", iface.ExtAddr);
 
         var storedConfig = await registry.GetNetworkConfigAsync(cancellationToken).ConfigureAwait(false);
-        var config = NetworkConfigLoader.Load(_options.NetConfigPath, storedConfig, registry.ConfigSource);
+        var config = NetworkConfigLoader.Load(_options.NetConfigPath, storedConfig, registry.ConfigSource,
+            warning => _logger.LogWarning("{Warning}", warning));
         _logger.LogInformation("Network config: Network {Network} SubnetLen {Len} range {Min} .. {Max}, backend {Backend} port {Port}",
             config.Network, config.SubnetLen, config.SubnetMin, config.SubnetMax, config.Backend.TypeName, config.Backend.Port);
         int mtu = config.Backend.OverlayMtu(iface.Mtu);

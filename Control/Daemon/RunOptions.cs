@@ -67,4 +67,7 @@ internal sealed record RunOptions
 
     /// <summary>-v level.</summary>
     public int Verbosity { get; init; }
+
+    /// <summary>--log-format: klog lines (default) or JSON.</summary>
+    public Commands.LogFormat LogFormat { get; init; }
 }

@@ -276,17 +276,35 @@ internal sealed class Lab
             .Select(s => int.TryParse(s.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int p) ? p : -1)
             .Where(p => p > 0).ToList();
 
-    /// <summary>How to start this same dataplane executable (also when running as "dotnet dataplane.dll").</summary>
-    public static IReadOnlyList<string> DataplaneCommand()
+    /// <summary>
+    /// How to start the dataplane daemon: <c>DATAPLANE_EXE</c> when set, else this same executable when it is the
+    /// daemon (also as "dotnet Dataplane.Control.dll"), else the daemon built beside this one (Dataplane.Bench and the
+    /// tests reference Control, which copies its apphost and dll into their output).
+    /// </summary>
+    public static IReadOnlyList<string> DataplaneCommand() => CommandFor("Dataplane.Control", "DATAPLANE_EXE", "dataplane");
+
+    /// <summary>
+    /// How to start the program whose entry assembly is <paramref name="assembly"/>: <paramref name="overrideVariable"/>
+    /// when set; this process when it is that program; its apphost or dll in this process's base directory; else
+    /// <paramref name="fallback"/> from PATH.
+    /// </summary>
+    public static IReadOnlyList<string> CommandFor(string assembly, string overrideVariable, string fallback)
     {
-        var overrideExe = Environment.GetEnvironmentVariable("DATAPLANE_EXE");
+        var overrideExe = Environment.GetEnvironmentVariable(overrideVariable);
         if (!string.IsNullOrEmpty(overrideExe))
             return [overrideExe];
-        var process = Environment.ProcessPath ?? "dataplane";
-        if (Path.GetFileNameWithoutExtension(process) == "dotnet")
+        var process = Environment.ProcessPath ?? fallback;
+        bool dotnetHost = Path.GetFileNameWithoutExtension(process) == "dotnet";
+        if (Assembly.GetEntryAssembly()?.GetName().Name == assembly)
             // "dotnet X.dll" is never a single-file app, so the entry assembly sits in the base directory.
-            return [process, Path.Combine(AppContext.BaseDirectory, (Assembly.GetEntryAssembly()?.GetName().Name ?? "Dataplane.Control") + ".dll")];
-        return [process];
+            return dotnetHost ? [process, Path.Combine(AppContext.BaseDirectory, assembly + ".dll")] : [process];
+        var apphost = Path.Combine(AppContext.BaseDirectory, assembly);
+        if (File.Exists(apphost))
+            return [apphost];
+        var dll = Path.Combine(AppContext.BaseDirectory, assembly + ".dll");
+        if (File.Exists(dll))
+            return [dotnetHost ? process : "dotnet", dll];
+        return [fallback];
     }
 
     private static void WaitFor(Func<bool> condition, TimeSpan timeout, Func<string> failure)

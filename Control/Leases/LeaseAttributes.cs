@@ -36,7 +36,9 @@ internal sealed record LeaseAttributes(Ipv4Address PublicIP, string? BackendType
         var sb = new StringBuilder(128);
         sb.Append(CultureInfo.InvariantCulture, $"{{\"PublicIP\":\"{PublicIP}\",\"PublicIPv6\":null");
         if (!string.IsNullOrEmpty(BackendType))
-            sb.Append(",\"BackendType\":").Append(JsonSerializer.Serialize(BackendType));
+            // JsonEncodedText escapes exactly as JsonSerializer.Serialize(string) does (the default encoder), without the
+            // serializer's reflection (NativeAOT: IL2026/IL3050).
+            sb.Append(",\"BackendType\":\"").Append(JsonEncodedText.Encode(BackendType).ToString()).Append('"');
         if (!string.IsNullOrEmpty(BackendData))
             sb.Append(",\"BackendData\":").Append(BackendData);
         return sb.Append('}').ToString();

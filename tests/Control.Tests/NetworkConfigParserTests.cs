@@ -59,6 +59,39 @@ public class NetworkConfigParserTests
     }
 
     [Test]
+    public void Unknown_keys_are_ignored_with_one_warning_naming_them_all()
+    {
+        var warnings = new List<string>();
+        var c = NetworkConfigParser.Parse(
+            """{"Network":"10.244.0.0/16","Subnetlength":26,"Comment":"x","Backend":{"Type":"vxlan","VNI":2,"Flavour":"y"}}""",
+            "net-conf.json", warnings.Add);
+        Assert.That(c.SubnetLen, Is.EqualTo(24), "an unknown key changes nothing");
+        Assert.That(c.Backend.Vni, Is.EqualTo(2u));
+        Assert.That(warnings, Has.Count.EqualTo(1));
+        Assert.That(warnings[0], Does.StartWith("net-conf.json: ").And.EndWith(": Subnetlength, Comment, Backend.Flavour"));
+    }
+
+    [Test]
+    public void Known_keys_in_any_case_and_flannels_ipv6_keys_with_ipv6_off_give_no_warning()
+    {
+        var warnings = new List<string>();
+        NetworkConfigParser.Parse(
+            """{"network":"10.244.0.0/16","EnableNFTables":false,"EnableIPv6":false,"IPv6Network":"fd00::/48","IPv6SubnetLen":64,"backend":{"type":"udp","port":8285}}""",
+            "c", warnings.Add);
+        Assert.That(warnings, Is.Empty);
+    }
+
+    [TestCase("EnableIPv4", "false", "EnableIPv4=false")]
+    [TestCase("EnableIPv6", "true", "EnableIPv6")]
+    [TestCase("EnableNFTables", "true", "EnableNFTables=true")]
+    public void Known_keys_are_refused_by_name_only_at_a_value_we_cannot_honour(string key, string bad, string named)
+    {
+        string good = bad == "true" ? "false" : "true";
+        Assert.DoesNotThrow(() => Parse($$"""{"Network":"10.244.0.0/16","{{key}}":{{good}}}"""));
+        Assert.That(Error($$"""{"Network":"10.244.0.0/16","{{key}}":{{bad}}}"""), Does.Contain(named));
+    }
+
+    [Test]
     public void Vxlan_defaults_are_port_8472_and_vni_1()
     {
         var b = Parse("""{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}""").Backend;

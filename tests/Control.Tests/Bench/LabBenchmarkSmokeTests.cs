@@ -4,7 +4,7 @@ using Control.Bench;
 namespace Control.Tests.Bench;
 
 /// <summary>
-/// Runs <c>dataplane bench --smoke</c> end to end (lab, every mode whose prerequisites exist, every tool, JSON,
+/// Runs <c>Dataplane.Bench bench --smoke</c> end to end (lab, every mode whose prerequisites exist, every tool, JSON,
 /// Markdown and PNG output) so the harness cannot rot, and checks the written JSON has every metric with a plausible
 /// value for each mode that ran. The numbers themselves are not judged: a smoke run is 1 s per test on a shared box.
 /// </summary>

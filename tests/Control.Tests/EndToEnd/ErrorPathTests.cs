@@ -136,6 +136,7 @@ public partial class ErrorPathTests
         return problems[0];
     }
 
-    [GeneratedRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (trce|dbug|info|warn|fail|crit): ")]
+    // klog header lines (see Control/Commands/Logging.cs), which may continue with an exception text on later lines.
+    [GeneratedRegex(@"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ [^ :\]]+:\d+\] ")]
     private static partial Regex LogLine();
 }

@@ -5,7 +5,7 @@ using Control.Bench;
 namespace Control.Commands;
 
 /// <summary>
-/// <c>dataplane bench</c>: the lab benchmark (see <see cref="LabBenchmark"/>): plain routing, the kernel's flannel.1 and
+/// <c>Dataplane.Bench bench</c>: the lab benchmark (see <see cref="LabBenchmark"/>): plain routing, the kernel's flannel.1 and
 /// our modes, interleaved on one two-node namespace lab; writes results.json, report.md and PNG plots.
 /// </summary>
 internal sealed class BenchVerb : IVerb
@@ -64,17 +64,17 @@ internal sealed class BenchVerb : IVerb
             }
             catch (BenchException e)
             {
-                context.Error.WriteLine($"dataplane: bench: {e.Message}");
+                context.Error.WriteLine($"Dataplane.Bench: bench: {e.Message}");
                 return ExitCodes.Failure;
             }
             catch (Lab.LabException e)
             {
-                context.Error.WriteLine($"dataplane: bench: lab: {e.Message}");
+                context.Error.WriteLine($"Dataplane.Bench: bench: lab: {e.Message}");
                 return ExitCodes.Failure;
             }
             catch (ControlException e)
             {
-                context.Error.WriteLine($"dataplane: {e.Message}");
+                context.Error.WriteLine($"Dataplane.Bench: {e.Message}");
                 return e.ExitCode;
             }
         });

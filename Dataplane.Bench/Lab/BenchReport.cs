@@ -99,7 +99,7 @@ internal static class BenchReport
         sb.AppendLine("## Reproduce").AppendLine();
         sb.AppendLine("```");
         sb.AppendLine("sudo scripts/install-deps.sh");
-        sb.AppendLine(Inv($"sudo dataplane bench --modes {string.Join(',', r.Settings.Modes)} --duration {r.Settings.DurationSeconds:0} --repetitions {r.Settings.Repetitions}{(r.Settings.Smoke ? " --smoke" : "")}"));
+        sb.AppendLine(Inv($"sudo Dataplane.Bench bench --modes {string.Join(',', r.Settings.Modes)} --duration {r.Settings.DurationSeconds:0} --repetitions {r.Settings.Repetitions}{(r.Settings.Smoke ? " --smoke" : "")}"));
         sb.AppendLine("```");
         sb.AppendLine("(`sudo scripts/bench-lab.sh` takes the same flags.) Run it alone on a quiet machine: lab namespace names are machine-global unless DATAPLANE_LAB_PREFIX differs.");
         sb.AppendLine("Raw numbers: `results.json` beside this file (every repetition, with the raw counters).");

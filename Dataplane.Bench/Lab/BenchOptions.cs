@@ -1,6 +1,6 @@
 namespace Control.Bench;
 
-/// <summary>What <c>dataplane bench</c> measures (the verb maps its flags onto this one-to-one).</summary>
+/// <summary>What <c>Dataplane.Bench bench</c> measures (the verb maps its flags onto this one-to-one).</summary>
 internal sealed record BenchOptions
 {
     /// <summary>
@@ -25,7 +25,7 @@ internal sealed record BenchOptions
     public bool Smoke { get; init; }
 
     /// <summary>
-    /// Parallel <c>dataplane udp-blast</c> processes for the packets/s tests; 0 = one per CPU (at most 4). One per CPU
+    /// Parallel <c>Dataplane.Bench udp-blast</c> processes for the packets/s tests; 0 = one per CPU (at most 4). One per CPU
     /// because a veth transmit runs the receiving side's softirq inline on the sending CPU: in the kernel modes the
     /// whole forwarding path (and the sink's socket enqueue) is paid by the sender's CPU, so one sender, however
     /// cheap its syscalls, saturates one CPU and leaves the others idle.

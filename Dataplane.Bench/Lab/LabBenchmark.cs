@@ -5,7 +5,7 @@ using Control.Lab;
 namespace Control.Bench;
 
 /// <summary>
-/// The lab benchmark behind <c>dataplane bench</c>: builds a two-node namespace lab once and measures every mode on
+/// The lab benchmark behind <c>Dataplane.Bench bench</c>: builds a two-node namespace lab once and measures every mode on
 /// the same nodes, interleaved (repetition r runs every mode before r + 1 starts, so machine drift spreads over all
 /// modes instead of biasing one), then writes results.json, report.md and PNG plots.
 /// </summary>
@@ -177,6 +177,12 @@ internal sealed partial class LabBenchmark
         }
     }
 
+    /// <summary>
+    /// How to start the traffic generators (<c>udp-blast</c>, <c>udp-sink</c>: Dataplane.Bench's own verbs, so the daemon
+    /// does not carry them): <c>DATAPLANE_BENCH_EXE</c>, this process, or Dataplane.Bench beside it (the tests).
+    /// </summary>
+    internal static IReadOnlyList<string> GeneratorCommand() => Lab.Lab.CommandFor("Dataplane.Bench", "DATAPLANE_BENCH_EXE", "Dataplane.Bench");
+
     /// <summary>Null when the mode can run; otherwise why not (the report prints it).</summary>
     private static string? MissingPrerequisite(BenchMode mode)
     {
@@ -222,7 +228,7 @@ internal sealed partial class LabBenchmark
 
     private static string Snmp(string ns) => LabShell.Run("ip", ["netns", "exec", ns, "cat", "/proc/net/snmp"]).StdOut;
 
-    /// <summary>The <c>sent</c> count of <c>dataplane udp-blast</c>'s JSON line.</summary>
+    /// <summary>The <c>sent</c> count of <c>Dataplane.Bench udp-blast</c>'s JSON line.</summary>
     internal static long UdpBlastSent(string stdout)
     {
         var line = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.StartsWith('{'))

@@ -45,7 +45,7 @@ internal static class BenchModes
     ];
 
     /// <summary>
-    /// What <c>dataplane bench</c> runs without <c>--modes</c>. The per-packet thread modes are opt-in: the
+    /// What <c>Dataplane.Bench bench</c> runs without <c>--modes</c>. The per-packet thread modes are opt-in: the
     /// 2026-11-25 run answered what a thread per direction buys, and at ~40 s per mode and repetition the ten
     /// default modes × 3 repetitions already take ~22 minutes.
     /// </summary>

@@ -246,18 +246,18 @@ internal sealed partial class LabBenchmark
         }
 
         /// <summary>
-        /// UDP packets/s: <c>dataplane udp-blast</c> (sendmmsg batches; iperf3's one send per datagram capped near
-        /// 130 kpps here, below what the kernel modes deliver) in pod 1 against <c>dataplane udp-sink</c> (recvmmsg) in
+        /// UDP packets/s: <c>Dataplane.Bench udp-blast</c> (sendmmsg batches; iperf3's one send per datagram capped near
+        /// 130 kpps here, below what the kernel modes deliver) in pod 1 against <c>Dataplane.Bench udp-sink</c> (recvmmsg) in
         /// pod 2. Delivered = pod 2's Udp InDatagrams increase, which udp_recvmsg counts as the sink reads, so the
         /// sink runs until the counters have been read.
         /// </summary>
         private string Udp(int size, string deliveredKey, string sentKey)
         {
             int generators = Math.Max(1, o.UdpGenerators);
-            var dataplane = Lab.Lab.DataplaneCommand();
+            var generator = GeneratorCommand();
             long sent = 0;
             using var sink = BenchProcess.InNamespace(LabLayout.PodNamespace(2),
-                [.. dataplane, "udp-sink", "--listen", $"0.0.0.0:{UdpSinkPort.ToString(CultureInfo.InvariantCulture)}",
+                [.. generator, "udp-sink", "--listen", $"0.0.0.0:{UdpSinkPort.ToString(CultureInfo.InvariantCulture)}",
                  "--duration", (_seconds + 60).ToString(CultureInfo.InvariantCulture)]);
             WaitUdpListening(sink, UdpSinkPort);
             var before = UdpCounters(LabLayout.PodNamespace(2));
@@ -266,7 +266,7 @@ internal sealed partial class LabBenchmark
             {
                 for (int g = 0; g < generators; g++)
                 {
-                    clients.Add(BenchProcess.InNamespace(LabLayout.PodNamespace(1), [.. dataplane, "udp-blast",
+                    clients.Add(BenchProcess.InNamespace(LabLayout.PodNamespace(1), [.. generator, "udp-blast",
                         "--to", $"{_pod2}:{UdpSinkPort.ToString(CultureInfo.InvariantCulture)}",
                         "--size", size.ToString(CultureInfo.InvariantCulture), "--duration", _seconds.ToString(CultureInfo.InvariantCulture)]));
                 }
@@ -291,7 +291,7 @@ internal sealed partial class LabBenchmark
             _rep.Raw[$"udp{size}_delivered"] = delivered;
             _rep.Raw[$"udp{size}_sent"] = sent;
             _rep.Raw[$"udp{size}_rcvbuf_errors"] = after.RcvbufErrors - before.RcvbufErrors;
-            result.Methods["udp_generator"] = $"{generators} `dataplane udp-blast` process(es): one connected UDP socket, sendmmsg(2) batches of {Dataplane.Tun.UdpBlaster.MaxBatchSize} datagrams, unpaced; receiver `dataplane udp-sink` (recvmmsg(2) batches of {Dataplane.Tun.UdpSink.BatchSize}); delivered = pod 2's Udp InDatagrams";
+            result.Methods["udp_generator"] = $"{generators} `Dataplane.Bench udp-blast` process(es): one connected UDP socket, sendmmsg(2) batches of {Dataplane.Tun.UdpBlaster.MaxBatchSize} datagrams, unpaced; receiver `Dataplane.Bench udp-sink` (recvmmsg(2) batches of {Dataplane.Tun.UdpSink.BatchSize}); delivered = pod 2's Udp InDatagrams";
             return string.Create(CultureInfo.InvariantCulture, $"{kpps:0.0} kpps delivered of {sent / (double)_seconds / 1e3:0.0} kpps sent");
         }
 
@@ -302,7 +302,7 @@ internal sealed partial class LabBenchmark
             while (!LabShell.Run("ip", ["netns", "exec", LabLayout.PodNamespace(2), "ss", "-Hlun"]).StdOut.Contains(needle, StringComparison.Ordinal))
             {
                 if (DateTime.UtcNow > deadline || sink.HasExited)
-                    throw new BenchException("dataplane udp-sink in pod 2 did not start: " + (sink.StdErr + sink.StdOut).Trim());
+                    throw new BenchException("Dataplane.Bench udp-sink in pod 2 did not start: " + (sink.StdErr + sink.StdOut).Trim());
                 Thread.Sleep(50);
             }
         }

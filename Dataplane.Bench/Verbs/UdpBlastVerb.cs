@@ -6,7 +6,7 @@ using Dataplane.Tun;
 namespace Control.Commands;
 
 /// <summary>
-/// <c>dataplane udp-blast --to ADDR:PORT --size N --duration S [--rate PPS] [--batch N] [--gso]</c> (hidden): the
+/// <c>Dataplane.Bench udp-blast --to ADDR:PORT --size N --duration S [--rate PPS] [--batch N] [--gso]</c>: the
 /// benchmark's UDP generator (<see cref="UdpBlaster"/>). Sends one payload to the one address given, from the calling
 /// process's network namespace (the bench runs it under <c>ip netns exec</c>), for a bounded time, and prints one JSON
 /// line: <c>{"sent":…,"seconds":…,"calls":…,"errors":…,"size":…,"gso":…}</c>.
@@ -39,13 +39,13 @@ internal sealed class UdpBlastVerb : IVerb
     /// <inheritdoc/>
     public Command Build(CliContext context)
     {
-        var command = new Command(Name, "Benchmark UDP generator: one payload to one address, batched with sendmmsg, for a bounded time.") { Hidden = true };
+        var command = new Command(Name, "Benchmark UDP generator: one payload to one address, batched with sendmmsg, for a bounded time.");
         var options = new VerbOptions(command, Flags);
         command.SetAction(result =>
         {
             try
             {
-                var to = ParseEndpoint(options.Value(result, "to") ?? throw ControlException.Usage("dataplane udp-blast needs --to ADDR:PORT"), "--to");
+                var to = ParseEndpoint(options.Value(result, "to") ?? throw ControlException.Usage("Dataplane.Bench udp-blast needs --to ADDR:PORT"), "--to");
                 if (to.Port == 0)
                     throw ControlException.Usage("--to needs a port other than 0");
                 int size = ParseInt(options.Value(result, "size"), 64, 1, UdpBlaster.MaxPayload, "--size");
@@ -62,12 +62,12 @@ internal sealed class UdpBlastVerb : IVerb
             }
             catch (PlatformException e)
             {
-                context.Error.WriteLine($"dataplane: udp-blast: {e.Message}");
+                context.Error.WriteLine($"Dataplane.Bench: udp-blast: {e.Message}");
                 return ExitCodes.Failure;
             }
             catch (ControlException e)
             {
-                context.Error.WriteLine($"dataplane: {e.Message}");
+                context.Error.WriteLine($"Dataplane.Bench: {e.Message}");
                 return e.ExitCode;
             }
         });

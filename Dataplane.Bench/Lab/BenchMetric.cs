@@ -31,7 +31,7 @@ internal sealed record BenchMetric(string Key, string Label, string Unit, string
         new(Tcp1Gbps, "TCP 1 stream", "Gbit/s", "iperf3 -J, pod 1 → pod 2, receiver-side bits/s (end.sum_received)"),
         new(Tcp1Retransmits, "TCP 1 stream retransmits", "count", "iperf3 end.sum_sent.retransmits during the 1-stream test"),
         new(Tcp4Gbps, "TCP 4 streams", "Gbit/s", "iperf3 -J -P 4, receiver-side bits/s"),
-        new(Udp64Kpps, "UDP 64 B delivered", "kpps", "Udp InDatagrams increase in pod 2's namespace (/proc/net/snmp; counted as `dataplane udp-sink` reads them) ÷ test time; generator: `dataplane udp-blast --size 64` (sendmmsg, 64 datagrams per call, unpaced)"),
+        new(Udp64Kpps, "UDP 64 B delivered", "kpps", "Udp InDatagrams increase in pod 2's namespace (/proc/net/snmp; counted as `Dataplane.Bench udp-sink` reads them) ÷ test time; generator: `Dataplane.Bench udp-blast --size 64` (sendmmsg, 64 datagrams per call, unpaced)"),
         new(Udp64SentKpps, "UDP 64 B sent", "kpps", "datagrams the generator's sendmmsg calls accepted ÷ test time (the offered load; sent − delivered were dropped on the way)"),
         new(Udp1400Kpps, "UDP 1400 B delivered", "kpps", "as for 64 B, --size 1400"),
         new(Udp1400Gbps, "UDP 1400 B delivered", "Gbit/s", "delivered datagrams × 1400 B payload × 8 ÷ test time"),

@@ -5,7 +5,7 @@ using Dataplane.Tun;
 namespace Control.Commands;
 
 /// <summary>
-/// <c>dataplane udp-sink --listen ADDR:PORT --duration S</c> (hidden): the benchmark's UDP receiver
+/// <c>Dataplane.Bench udp-sink --listen ADDR:PORT --duration S</c>: the benchmark's UDP receiver
 /// (<see cref="UdpSink"/>). Binds in the calling process's network namespace, reads and discards datagrams with
 /// recvmmsg until the duration passes or SIGINT/SIGTERM, then prints one JSON line:
 /// <c>{"received":…,"bytes":…,"seconds":…}</c>. Reading matters: Udp InDatagrams counts datagrams as they are read.
@@ -31,13 +31,13 @@ internal sealed class UdpSinkVerb : IVerb
     /// <inheritdoc/>
     public Command Build(CliContext context)
     {
-        var command = new Command(Name, "Benchmark UDP receiver: binds, reads and discards datagrams with recvmmsg for a bounded time.") { Hidden = true };
+        var command = new Command(Name, "Benchmark UDP receiver: binds, reads and discards datagrams with recvmmsg for a bounded time.");
         var options = new VerbOptions(command, Flags);
         command.SetAction(result =>
         {
             try
             {
-                var listen = UdpBlastVerb.ParseEndpoint(options.Value(result, "listen") ?? throw ControlException.Usage("dataplane udp-sink needs --listen ADDR:PORT"), "--listen");
+                var listen = UdpBlastVerb.ParseEndpoint(options.Value(result, "listen") ?? throw ControlException.Usage("Dataplane.Bench udp-sink needs --listen ADDR:PORT"), "--listen");
                 int seconds = UdpBlastVerb.ParseInt(options.Value(result, "duration")?.TrimEnd('s'), 60, 1, UdpBlastVerb.MaxSeconds, "--duration");
                 using var sink = UdpSink.Open(listen);
                 using var stop = UdpBlastVerb.Signals(sink.Cancel);
@@ -48,12 +48,12 @@ internal sealed class UdpSinkVerb : IVerb
             }
             catch (PlatformException e)
             {
-                context.Error.WriteLine($"dataplane: udp-sink: {e.Message}");
+                context.Error.WriteLine($"Dataplane.Bench: udp-sink: {e.Message}");
                 return ExitCodes.Failure;
             }
             catch (ControlException e)
             {
-                context.Error.WriteLine($"dataplane: {e.Message}");
+                context.Error.WriteLine($"Dataplane.Bench: {e.Message}");
                 return e.ExitCode;
             }
         });
