@@ -10,7 +10,10 @@ namespace Control.Commands;
 internal static class Cli
 {
     /// <summary>The verbs, in help order.</summary>
-    public static IReadOnlyList<IVerb> Verbs { get; } = [new RunVerb(), new AcquireVerb(), new LeasesVerb(), new LabVerb(), new BenchVerb(), new UdpBlastVerb(), new UdpSinkVerb()];
+    public static IReadOnlyList<IVerb> Verbs { get; } = [new RunVerb(), new AcquireVerb(), new LeasesVerb(), new LabVerb(), new BenchVerb(), new UdpBlastVerb(), new UdpSinkVerb(), .. ObserveVerbs];
+
+    /// <summary>The control-socket clients (status, routes, drops).</summary>
+    private static IVerb[] ObserveVerbs => [new StatusVerb(), new RoutesVerb(), new DropsVerb()];
 
     /// <summary>Runs the command line; returns the process exit code.</summary>
     public static int Run(string[] args, CliContext context)
