@@ -56,12 +56,12 @@ internal sealed class DropsVerb : ObserveVerb
             stop.Cancel();
         });
         using var registration = context.Shutdown?.Register(stop.Cancel);
-        await RequestAsync(client, "drops", stop.Token).ConfigureAwait(false);
-        context.Out.WriteLine("following drops (Ctrl-C to stop)");
-        context.Out.Flush();
         long shown = 0;
         try
         {
+            await RequestAsync(client, "drops", stop.Token).ConfigureAwait(false);
+            context.Out.WriteLine("following drops (Ctrl-C to stop)");
+            context.Out.Flush();
             while (shown < count && await client.ReadAsync(stop.Token).ConfigureAwait(false) is { } frame)
             {
                 if (frame.Drop is not { } drop)

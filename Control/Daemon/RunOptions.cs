@@ -57,7 +57,7 @@ internal sealed record RunOptions
     public int HealthzPort { get; init; }
 
     /// <summary>
-    /// --control-socket: null = the default path (<see cref="Observe.ControlServer.DefaultPath"/>), empty = off.
+    /// --control-socket: null = the default path (<see cref="Observe.ControlServer.DefaultPath"/>), "none" = off.
     /// </summary>
     public string? ControlSocket { get; init; }
 

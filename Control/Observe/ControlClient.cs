@@ -70,8 +70,16 @@ internal sealed class ControlClient : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
-        _reader.Complete();
-        _writer.Complete();
+        // Nothing is left unflushed (every request is flushed when sent), so the stream goes first and the pipes are
+        // completed without writing to a socket the daemon may already have closed.
         _stream.Dispose();
+        _reader.Complete();
+        try
+        {
+            _writer.Complete();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+        }
     }
 }

@@ -23,6 +23,9 @@ internal sealed class ControlServer : IDisposable
     /// <summary>Where the socket goes when --control-socket is not given.</summary>
     public const string DefaultPath = "/run/dataplane/control.sock";
 
+    /// <summary>The --control-socket value that turns the socket off.</summary>
+    public const string Off = "none";
+
     private static readonly TimeSpan FollowPoll = TimeSpan.FromMilliseconds(50);
     private readonly Socket _listener;
     private readonly DaemonInfo _info;
@@ -43,12 +46,12 @@ internal sealed class ControlServer : IDisposable
     public string Path { get; }
 
     /// <summary>
-    /// Binds the socket (<paramref name="path"/> null: <see cref="DefaultPath"/>; empty: no socket, returns null).
+    /// Binds the socket (<paramref name="path"/> null: <see cref="DefaultPath"/>; <see cref="Off"/>: no socket, returns null).
     /// </summary>
     /// <exception cref="ControlException">An explicit path is in use by a live daemon or cannot be bound.</exception>
     public static ControlServer? Start(string? path, DaemonInfo info, ILogger logger)
     {
-        if (path is { Length: 0 })
+        if (path == Off)
             return null;
         bool explicitPath = path is not null;
         path ??= DefaultPath;

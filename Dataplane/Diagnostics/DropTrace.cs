@@ -39,7 +39,8 @@ public sealed record TracedDrop(long Sequence, DateTimeOffset Time, DropReason R
 /// interlocked add and publishes its slot seqlock-style (slot sequence −1 while writing, then the claimed number); a
 /// reader copies a slot and keeps the copy only if the slot's sequence was the one it expected before and after the
 /// copy. A reader that falls more than a ring behind skips ahead (and sees the gap in <see cref="TracedDrop.Sequence"/>).
-/// Two writers can only meet in one slot if the ring wraps within one write, which the rate bound rules out.</para>
+/// Two writers meet in one slot only if the ring wraps within one write (the rate bound makes that rare): a writer takes
+/// the slot with a compare-and-swap, so records are never torn, and an older record never replaces a newer one.</para>
 /// </remarks>
 public sealed class DropTrace
 {
@@ -99,7 +100,18 @@ public sealed class DropTrace
         }
         long sequence = Interlocked.Increment(ref _next) - 1;
         var slot = _slots[sequence & _mask];
-        Volatile.Write(ref slot.Sequence, -1);
+        // Take the slot (sequence −1 = being written). Another writer may hold it when the ring wrapped within one
+        // write (only without a rate bound): wait for it, and give up if it published a newer record there.
+        var spin = default(SpinWait);
+        while (true)
+        {
+            long observed = Volatile.Read(ref slot.Sequence);
+            if (observed >= sequence)
+                return;
+            if (observed != -1 && Interlocked.CompareExchange(ref slot.Sequence, -1, observed) == observed)
+                break;
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
         int length = Math.Min(packet.Length, SnapLength);
         packet[..length].CopyTo(slot.Bytes);
         slot.Length = length;
