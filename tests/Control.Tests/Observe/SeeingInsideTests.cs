@@ -69,7 +69,7 @@ public class SeeingInsideTests
         int dll = Array.FindIndex(argv, a => a.EndsWith(".dll", StringComparison.Ordinal));
         Assert.That(argv[dll + 1], Is.EqualTo("--lease-dir"), "flags straight after the program: no verb: " + string.Join(' ', argv));
         var health = LabTesting.InNs(Node(1), "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", $"http://127.0.0.1:{HealthzPort}/readyz");
-        Assert.That(health.StdOut, Is.EqualTo("200"));
+        Assert.That(health.StdOut.Trim(), Is.EqualTo("200"));
 
         string peer2 = LabLayout.UnderlayAddress(2), peer1 = LabLayout.UnderlayAddress(1);
         var subnet2 = Status(2).GetProperty("subnet").GetString()!;
