@@ -47,10 +47,12 @@ public class SeeingInsideTests
 
     private string Socket(int i) => _lab.Layout.ControlSocket(i);
 
-    private static PrometheusText Scrape(int node)
+    private static PrometheusText Scrape(int node, bool log = false)
     {
         var r = LabTesting.InNs(Node(node), "curl", "-sS", "--max-time", "5", $"http://127.0.0.1:{HealthzPort}/metrics");
         Assert.That(r.ExitCode, Is.Zero, r.StdErr);
+        if (log)
+            TestContext.Out.WriteLine($"-- node {node} /metrics:\n{r.StdOut}");
         return PrometheusText.Parse(r.StdOut);
     }
 
@@ -87,7 +89,7 @@ public class SeeingInsideTests
         double transferred = end["sum_sent"]!["bytes"]!.GetValue<double>();
         TestContext.Out.WriteLine($"iperf3 sent {transferred} bytes pod 1 -> pod 2");
 
-        var after = Scrape(1);
+        var after = Scrape(1, log: true);
         double sent = after.Value("dataplane_peer_sent_bytes_total", peerLabels) - sentBefore;
         double acks = after.Value("dataplane_peer_received_packets_total", peerLabels) - receivedBefore;
         TestContext.Out.WriteLine($"node 1 counted {sent} bytes sent to {peer2}, {acks} datagrams back");
