@@ -29,15 +29,17 @@ public class SeeingInsideTests
         LabTesting.RequireLabTools();
         Prerequisites.RequireTool("curl");
         _lab = LabTesting.NewLab(out _state);
-        _lab.Up(LabTesting.Options() with { DaemonArgs = ["--healthz-port", HealthzPort.ToString(System.Globalization.CultureInfo.InvariantCulture)] });
     }
+
+    private void Up(int nodes = 2) =>
+        _lab.Up(LabTesting.Options(nodes) with { DaemonArgs = ["--healthz-port", HealthzPort.ToString(System.Globalization.CultureInfo.InvariantCulture)] });
 
     [TearDown]
     public void TearDown()
     {
         if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed && _lab is not null)
         {
-            for (int i = 1; i <= 2; i++)
+            for (int i = 1; i <= 3; i++)
                 TestContext.Out.WriteLine($"-- node {i} log:\n{_lab.TailLog(i, 30)}");
         }
         _lab?.Down();
@@ -66,6 +68,7 @@ public class SeeingInsideTests
     [Test]
     public void The_daemon_runs_with_flanneld_argv_and_no_verb_and_metrics_parse_and_move_with_a_transfer()
     {
+        Up();
         var pid = _lab.DaemonPids(1).Single();
         var argv = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries);
         int dll = Array.FindIndex(argv, a => a.EndsWith(".dll", StringComparison.Ordinal));
@@ -103,26 +106,33 @@ public class SeeingInsideTests
     }
 
     [Test]
-    public void Status_json_shows_each_peer_and_its_counters_after_a_transfer_and_routes_lists_the_table()
+    public void Status_json_shows_both_peers_and_their_counters_after_a_transfer_and_routes_lists_the_table()
     {
+        // Three nodes: node 1's status shows both its peers, each with the traffic of its own transfer.
+        Up(nodes: 3);
         LabTesting.Iperf(LabLayout.PodNamespace(2), LabLayout.PodNamespace(1), _lab.PodAddress(1));
-        for (int node = 1; node <= 2; node++)
+        LabTesting.Iperf(LabLayout.PodNamespace(1), LabLayout.PodNamespace(3), _lab.PodAddress(3));
+        var status = Status(1);
+        TestContext.Out.WriteLine($"node 1: {status}");
+        Assert.That(status.GetProperty("backend").GetString(), Is.EqualTo("udp"));
+        Assert.That(status.GetProperty("io").GetString(), Is.EqualTo("batch"));
+        Assert.That(status.GetProperty("ready").GetBoolean(), Is.True);
+        Assert.That(status.GetProperty("offloads").GetProperty("tun_tso").GetBoolean(), Is.True);
+        Assert.That(status.GetProperty("uptimeSeconds").GetDouble(), Is.GreaterThan(0));
+        Assert.That(status.GetProperty("tableGeneration").GetInt64(), Is.GreaterThanOrEqualTo(1));
+        var peers = status.GetProperty("peers").EnumerateArray().ToList();
+        Assert.That(peers.Select(p => p.GetProperty("address").GetString()), Is.EquivalentTo(new[] { LabLayout.UnderlayAddress(2), LabLayout.UnderlayAddress(3) }));
+        foreach (var (other, bulkIn) in new[] { (2, true), (3, false) })
         {
-            int other = 3 - node;
-            var status = Status(node);
-            TestContext.Out.WriteLine($"node {node}: {status}");
-            Assert.That(status.GetProperty("backend").GetString(), Is.EqualTo("udp"));
-            Assert.That(status.GetProperty("io").GetString(), Is.EqualTo("batch"));
-            Assert.That(status.GetProperty("ready").GetBoolean(), Is.True);
-            Assert.That(status.GetProperty("offloads").GetProperty("tun_tso").GetBoolean(), Is.True);
-            Assert.That(status.GetProperty("uptimeSeconds").GetDouble(), Is.GreaterThan(0));
-            var peers = status.GetProperty("peers").EnumerateArray().ToList();
             var peer = peers.Single(p => p.GetProperty("address").GetString() == LabLayout.UnderlayAddress(other));
             Assert.That(peer.GetProperty("subnets")[0].GetString(), Is.EqualTo(Status(other).GetProperty("subnet").GetString()));
+            long sent = peer.GetProperty("sentBytes").GetInt64(), received = peer.GetProperty("receivedBytes").GetInt64();
             Assert.That(peer.GetProperty("sentPackets").GetInt64(), Is.GreaterThan(0));
             Assert.That(peer.GetProperty("receivedPackets").GetInt64(), Is.GreaterThan(0));
-            Assert.That(peer.GetProperty("sentBytes").GetInt64(), Is.GreaterThan(peer.GetProperty("sentPackets").GetInt64()));
+            // The bulk direction of each transfer: from node 2 into node 1, from node 1 out to node 3 (the other way: ACKs).
+            Assert.That(bulkIn ? received : sent, Is.GreaterThan(10 * (bulkIn ? sent : received)), $"peer {other}: sent {sent} B, received {received} B");
             Assert.That(peer.GetProperty("lastReceived").GetDateTimeOffset(), Is.GreaterThan(DateTimeOffset.UtcNow.AddMinutes(-1)));
+            Assert.That(peer.GetProperty("lastSent").GetDateTimeOffset(), Is.GreaterThan(DateTimeOffset.UtcNow.AddMinutes(-1)));
         }
         var human = DataplaneProcess.Run(["status", "--control-socket", Socket(1)]);
         Assert.That(human.Exit, Is.Zero, human.Err);
@@ -137,6 +147,7 @@ public class SeeingInsideTests
     [Test]
     public void Drops_follow_shows_a_stranger_datagram_decoded_with_its_reason()
     {
+        Up();
         var psi = DataplaneProcess.StartInfo(["drops", "--follow", "--count", "1", "--control-socket", Socket(1)]);
         using var follower = Process.Start(psi)!;
         var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
