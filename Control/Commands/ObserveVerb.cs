@@ -67,3 +67,21 @@ internal abstract class ObserveVerb : IVerb
         return response;
     }
 }
+
+/// <summary>A client verb that sends one request named like itself and prints the answer, as text or with --json.</summary>
+internal abstract class OneAnswerVerb : ObserveVerb
+{
+    /// <inheritdoc/>
+    protected override IReadOnlyList<FlagSpec> OwnFlags { get; } = [new("json", FlagKind.Bool, "print the answer as JSON")];
+
+    /// <summary>Prints the daemon's answer.</summary>
+    protected abstract void Print(TextWriter output, ControlResponse response, bool json);
+
+    /// <inheritdoc/>
+    protected override async Task<int> ExecuteAsync(ControlClient client, ParseResult result, VerbOptions options, CliContext context)
+    {
+        var response = await RequestAsync(client, Name, CancellationToken.None).ConfigureAwait(false);
+        Print(context.Out, response, options.Bool(result, "json"));
+        return ExitCodes.Ok;
+    }
+}

@@ -1,11 +1,10 @@
-using System.CommandLine;
 using System.Text.Json;
 using Control.Observe;
 
 namespace Control.Commands;
 
 /// <summary><c>dataplane routes [--control-socket PATH] [--json]</c>: a running daemon's forwarding table.</summary>
-internal sealed class RoutesVerb : ObserveVerb
+internal sealed class RoutesVerb : OneAnswerVerb
 {
     /// <inheritdoc/>
     public override string Name => "routes";
@@ -14,17 +13,11 @@ internal sealed class RoutesVerb : ObserveVerb
     protected override string Description => "Show a running daemon's forwarding table (destination, peer, encapsulation).";
 
     /// <inheritdoc/>
-    protected override IReadOnlyList<FlagSpec> OwnFlags { get; } = [new("json", FlagKind.Bool, "print the table as JSON")];
-
-    /// <inheritdoc/>
-    protected override async Task<int> ExecuteAsync(ControlClient client, ParseResult result, VerbOptions options, CliContext context)
+    protected override void Print(TextWriter output, ControlResponse response, bool json)
     {
-        var response = await RequestAsync(client, "routes", CancellationToken.None).ConfigureAwait(false);
-        var routes = response.Routes ?? [];
-        if (options.Bool(result, "json"))
-            context.Out.WriteLine(JsonSerializer.Serialize(response, ControlJson.Default.ControlResponse));
+        if (json)
+            output.WriteLine(JsonSerializer.Serialize(response.Routes ?? [], ControlJson.Default.IReadOnlyListRouteEntry));
         else
-            StatusPrinter.PrintRoutes(context.Out, routes);
-        return ExitCodes.Ok;
+            StatusPrinter.PrintRoutes(output, response.Routes ?? []);
     }
 }

@@ -1,4 +1,3 @@
-using System.CommandLine;
 using System.Text.Json;
 using Control.Observe;
 
@@ -8,7 +7,7 @@ namespace Control.Commands;
 /// <c>dataplane status [--control-socket PATH] [--json]</c>: subnet, backend, I/O mode and offloads in effect, each
 /// peer with its counters and last packet seen, drops by reason, uptime.
 /// </summary>
-internal sealed class StatusVerb : ObserveVerb
+internal sealed class StatusVerb : OneAnswerVerb
 {
     /// <inheritdoc/>
     public override string Name => "status";
@@ -17,17 +16,12 @@ internal sealed class StatusVerb : ObserveVerb
     protected override string Description => "Show a running daemon's state: node, data path, peers with their counters, drops.";
 
     /// <inheritdoc/>
-    protected override IReadOnlyList<FlagSpec> OwnFlags { get; } = [new("json", FlagKind.Bool, "print the status as JSON")];
-
-    /// <inheritdoc/>
-    protected override async Task<int> ExecuteAsync(ControlClient client, ParseResult result, VerbOptions options, CliContext context)
+    protected override void Print(TextWriter output, ControlResponse response, bool json)
     {
-        var response = await RequestAsync(client, "status", CancellationToken.None).ConfigureAwait(false);
         var status = response.Status ?? throw new ControlException("the daemon sent no status");
-        if (options.Bool(result, "json"))
-            context.Out.WriteLine(JsonSerializer.Serialize(status, ControlJson.Default.StatusReport));
+        if (json)
+            output.WriteLine(JsonSerializer.Serialize(status, ControlJson.Default.StatusReport));
         else
-            StatusPrinter.Print(context.Out, status, DateTimeOffset.UtcNow);
-        return ExitCodes.Ok;
+            StatusPrinter.Print(output, status, DateTimeOffset.UtcNow);
     }
 }
