@@ -65,6 +65,8 @@ public class ObserveCliTests
             var routes = Cli(["routes", "--control-socket", socket]);
             Assert.That(routes.Exit, Is.Zero, routes.Err);
             Assert.That(routes.Out, Does.Contain("(no routes)"));
+            var drops = Cli(["drops", "--control-socket", socket]);
+            Assert.That((drops.Exit, drops.Out), Is.EqualTo((0, "REASON                       COUNT\n(no drops)\n")), drops.Err);
             var follow = Cli(["drops", "--follow", "--control-socket", socket], CancellationToken.None);
             Assert.That(follow.Exit, Is.EqualTo(1), "no packet data path to follow");
             Assert.That(follow.Err, Does.Contain("no packet data path"));
