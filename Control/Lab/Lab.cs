@@ -240,7 +240,7 @@ internal sealed class Lab
         for (int i = 1; namespaces.Contains(LabLayout.NodeNamespace(i)); i++)
         {
             var pids = DaemonPids(i);
-            sb.AppendLine(CultureInfo.InvariantCulture, $"node {i} ({LabLayout.UnderlayAddress(i)}): daemon {(pids.Count > 0 ? "pid " + string.Join(',', pids) : "not running")}");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"node {i} ({LabLayout.UnderlayAddress(i)}): daemon {(pids.Count > 0 ? "pid " + string.Join(',', pids) : "not running")}; dataplane status --control-socket {_layout.ControlSocket(i)}");
             if (File.Exists(_layout.SubnetFile(i)))
                 sb.AppendLine("  " + File.ReadAllText(_layout.SubnetFile(i)).Trim().Replace("\n", "\n  ", StringComparison.Ordinal));
             if (File.Exists(_layout.CniResult(i)))

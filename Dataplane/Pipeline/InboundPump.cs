@@ -19,7 +19,8 @@ namespace Dataplane.Pipeline;
 /// TUN.</para>
 /// <para>With a batch of one this is flannel's <c>udp_to_tun</c>: one recv, one write per packet.</para>
 /// <para>Threading and ownership: one thread drives the pump (<see cref="Run"/>, or <see cref="Pump"/> from the
-/// single-threaded loop); it owns its buffers (allocated once) and its ARP reply batch.</para>
+/// single-threaded loop); it owns its buffers (allocated once), its ARP reply batch and its per-peer counter block
+/// (taken from the peer filter's <see cref="PeerFilter.Traffic"/>: plain adds, read racily by the metrics).</para>
 /// </remarks>
 public sealed class InboundPump
 {

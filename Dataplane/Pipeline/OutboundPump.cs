@@ -29,7 +29,8 @@ namespace Dataplane.Pipeline;
 /// single-threaded loop). It owns its read buffers, its header arena and its datagram batches, all allocated once;
 /// fragments in a batch point into them and stay valid until that batch is sent, which always happens before the
 /// next read. It shares the TUN with the inbound pump (concurrent read and write are fine) and reads the forwarding
-/// table lock-free.</para>
+/// table lock-free. Its per-peer counter block (<see cref="PeerTraffic"/>) is its own: plain adds, read racily by the
+/// metrics; a drop is copied into the shared <see cref="DropTrace"/> only while someone follows it.</para>
 /// </remarks>
 public sealed class OutboundPump
 {
