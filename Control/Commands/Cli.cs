@@ -16,7 +16,10 @@ namespace Control.Commands;
 internal sealed class Cli(string program, string description, IReadOnlyList<IVerb> verbs, string? defaultVerb)
 {
     /// <summary>The daemon's verbs, in help order.</summary>
-    public static IReadOnlyList<IVerb> Verbs { get; } = [new RunVerb(), new AcquireVerb(), new LeasesVerb(), new LabVerb()];
+    public static IReadOnlyList<IVerb> Verbs { get; } = [new RunVerb(), new AcquireVerb(), new LeasesVerb(), new LabVerb(), .. ObserveVerbs];
+
+    /// <summary>The control-socket clients (status, routes, drops).</summary>
+    private static IVerb[] ObserveVerbs => [new StatusVerb(), new RoutesVerb(), new DropsVerb()];
 
     /// <summary>The <c>dataplane</c> command line.</summary>
     public static Cli Dataplane { get; } = new("dataplane",

@@ -31,6 +31,7 @@ internal static class RunFlags
         new("lease-dir", FlagKind.Value, "use the embedded lease store in DIR (shared by every node on this machine) instead of etcd", "DIR"),
         new("healthz-ip", FlagKind.Value, "the IP address for the healthz server to listen on (default 0.0.0.0)", "IP"),
         new("healthz-port", FlagKind.Value, "the port for the healthz server to listen on; 0 disables it (default 0): /healthz, /readyz, /metrics", "PORT"),
+        new("control-socket", FlagKind.Value, $"Unix socket (mode 0600, root only) for `dataplane status`, `routes` and `drops`; '{Observe.ControlServer.Off}' turns it off (default {Observe.ControlServer.DefaultPath})", "PATH"),
         new("io", FlagKind.Value, "packet I/O mode: batch (default: batches and offloads, both directions on one thread), batch-threads (a thread per direction), per-packet (flannel's loop: one syscall per packet, one thread; the baseline) or per-packet-threads", "MODE"),
         new("tun-tso", FlagKind.Bool, "batch modes: TUN with IFF_VNET_HDR and TCP segmentation offload, 64 KiB reads split in userspace (default true)"),
         new("tun-uso", FlagKind.Bool, "batch modes: UDP segmentation offload on that TUN, Linux 6.2+ (default true)"),

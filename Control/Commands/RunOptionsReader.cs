@@ -127,6 +127,7 @@ internal static class RunOptionsReader
             Offloads = offloads,
             HealthzIp = healthzIp,
             HealthzPort = healthzPort,
+            ControlSocket = o.Value(result, "control-socket"),
             LeaseTtl = ttl,
             Verbosity = verbosity,
             LogFormat = logFormat,

@@ -113,10 +113,13 @@ internal sealed class NodeDaemon
         // run several "nodes" side by side in one namespace, with no kernel state) are exempt.
         using var instance = _options.ControlOnly ? null : InstanceLock.Acquire();
         // flanneld serves /healthz from the start (also while it waits for its config); /readyz turns 200 once ready.
-        IDataPath? running = null;
+        // What /metrics and the control socket see, published piece by piece as the run gets there.
+        var info = new Observe.DaemonInfo();
         using var health = _options.HealthzPort > 0
-            ? HealthServer.Start(_options.HealthzIp, _options.HealthzPort, _logger, () => Metrics(running))
+            ? HealthServer.Start(_options.HealthzIp, _options.HealthzPort, _logger, () => Metrics(info))
             : null;
+        using var control = _options.ControlOnly && _options.ControlSocket is null ? null
+            : Observe.ControlServer.Start(_options.ControlSocket, info, _loggers.CreateLogger("dataplane.control"));
         // What the previous run wrote, read before we overwrite it (flanneld: ReadCIDRFromSubnetFile).
         var previousNetwork = SubnetEnvFile.ReadPreviousNetwork(_options.SubnetFile);
         var previousSubnet = SubnetEnvFile.ReadPreviousSubnet(_options.SubnetFile);
@@ -125,8 +128,9 @@ internal sealed class NodeDaemon
         // flags off, so however it is implemented it cannot install (or remove on stop) rules the daemon manages.
         var dataPath = _dataPaths.Create(setup.Config.Backend, _options with { IpMasq = false, ForwardRules = false });
         var context = new DataPathContext(setup.Interface, setup.Config, setup.Lease, setup.OverlayMtu, setup.VtepMac, _options.Io, _loggers);
+        info.Setup = setup;
         await dataPath.StartAsync(context, shutdown).ConfigureAwait(false);
-        running = dataPath;
+        info.DataPath = dataPath;
         // flanneld's order once the device is up: iptables rules, then subnet.env.
         FlannelIptables? iptables = null;
         try
@@ -147,9 +151,11 @@ internal sealed class NodeDaemon
         Notifier?.Notify("READY=1");
         if (health is not null)
             health.Ready = true;
+        info.Ready = true;
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
         var state = new OwnLeaseState(setup.Lease, _time);
+        info.LeaseExpiration = () => state.Expiration;
         var watch = Task.Run(() => WatchLoopAsync(setup, state, dataPath, stop.Token), CancellationToken.None);
         var renew = Task.Run(() => RenewLoopAsync(setup, state, stop.Token), CancellationToken.None);
         var first = await Task.WhenAny(watch, renew).ConfigureAwait(false);
@@ -168,6 +174,7 @@ internal sealed class NodeDaemon
             Notifier?.Notify("STOPPING=1");
             if (health is not null)
                 health.Ready = false;
+            info.Ready = false;
             using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await dataPath.StopAsync(stopTimeout.Token).ConfigureAwait(false);
         }
@@ -356,10 +363,11 @@ internal sealed class NodeDaemon
 
     private readonly SemaphoreSlim _reclaimGate = new(1, 1);
 
-    private static string Metrics(IDataPath? dataPath)
+    private static string Metrics(Observe.DaemonInfo info)
     {
         var text = new System.Text.StringBuilder();
-        (dataPath as IDataPathMetrics)?.WriteMetrics(text);
+        Observe.MetricsText.Write(text, info);
+        (info.DataPath as IDataPathMetrics)?.WriteMetrics(text);
         return text.ToString();
     }
 

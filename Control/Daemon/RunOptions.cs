@@ -56,6 +56,11 @@ internal sealed record RunOptions
     /// <summary>--healthz-port; 0 (flanneld's default) turns the health server off.</summary>
     public int HealthzPort { get; init; }
 
+    /// <summary>
+    /// --control-socket: null = the default path (<see cref="Observe.ControlServer.DefaultPath"/>), "none" = off.
+    /// </summary>
+    public string? ControlSocket { get; init; }
+
     /// <summary>--io.</summary>
     public IoMode Io { get; init; } = IoMode.Batch;
 

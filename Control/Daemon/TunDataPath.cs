@@ -30,7 +30,7 @@ namespace Control.Daemon;
 /// <para>Threading: <see cref="Apply"/> runs on the daemon's watch loop (single writer of the table and peer set);
 /// the pumps read both lock-free.</para>
 /// </remarks>
-internal sealed class TunDataPath : IDataPath, IDataPathMetrics
+internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObservableDataPath
 {
     /// <summary>TUN reads per batch with TSO: 16 super-packets of up to ~45 segments fill a sendmmsg vector.</summary>
     public const int TunBatchWithOffloads = 16;
@@ -42,6 +42,8 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
     private readonly bool _checkPeers;
     private readonly ForwardingTable _table = new();
     private readonly DropCounters _drops = new();
+    private readonly PeerTraffic _traffic = new();
+    private long _tableGeneration;
     private PeerFilter _peers = new();
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private OverlayDevice? _device;
@@ -73,6 +75,41 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
 
     /// <summary>Drops by reason.</summary>
     public DropCounters Drops => _drops;
+
+    /// <inheritdoc/>
+    public PeerTraffic Traffic => _traffic;
+
+    /// <inheritdoc/>
+    public long TableGeneration => Volatile.Read(ref _tableGeneration);
+
+    /// <inheritdoc/>
+    public long IcmpErrorsSent => _engine?.Outbound.IcmpSent ?? 0;
+
+    /// <inheritdoc/>
+    public string Io => _io switch
+    {
+        IoMode.Batch => "batch",
+        IoMode.BatchThreads => "batch-threads",
+        IoMode.PerPacket => "per-packet",
+        _ => "per-packet-threads",
+    };
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, bool> Offloads
+    {
+        get
+        {
+            var tun = _device?.Tun.Offloads ?? TunOffloads.None;
+            return new Dictionary<string, bool>
+            {
+                ["tun_tso"] = (tun & TunOffloads.Tso4) != 0,
+                ["tun_uso"] = (tun & TunOffloads.Uso4) != 0,
+                ["udp_gso"] = _udp?.SegmentationOffload ?? false,
+                ["udp_gro"] = _udp?.ReceiveOffload ?? false,
+                ["mmsg"] = (_udp?.BatchSize ?? 1) > 1,
+            };
+        }
+    }
 
     private bool Batched => _io is IoMode.Batch or IoMode.BatchThreads;
 
@@ -106,7 +143,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
                 SegmentationOffload = Batched && _offloads.UdpGso,
                 ReceiveOffload = Batched && _offloads.UdpGro && _offloads.Mmsg,
             });
-            _peers = new PeerFilter { Enabled = _checkPeers, LocalSubnet = context.Lease.Subnet, Routes = _table };
+            _peers = new PeerFilter { Enabled = _checkPeers, LocalSubnet = context.Lease.Subnet, Routes = _table, Traffic = _traffic };
             var tso = Batched && _offloads.TunTso;
             // With a TSO TUN an inner super-packet (a tunnel-GSO peer's) can be written as one GSO packet: accept it
             // past decapsulation; the inbound pump writes it or drops it as TooBig.
@@ -148,7 +185,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
             var binding = new UnderlayBinding(encapsulation, _udp);
             _poller = _io is IoMode.PerPacket or IoMode.Batch ? new DevicePoller(tun, _udp) : null;
             _engine = new DataplaneEngine(tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port,
-                singleThread: _poller);
+                singleThread: _poller, peerTraffic: _traffic);
             _engine.Faulted += ex =>
             {
                 _logger.LogCritical(ex, "data path thread failed");
@@ -173,7 +210,15 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
     /// <inheritdoc/>
     public void Apply(ReadOnlySpan<RouteUpdate> batch)
     {
-        _table.Apply(batch);
+        // Each route carries its peer's counter slot, so the outbound pump counts per peer with no second lookup.
+        var withSlots = batch.ToArray();
+        for (int i = 0; i < withSlots.Length; i++)
+        {
+            if (withSlots[i].Kind == RouteUpdateKind.Upsert)
+                withSlots[i] = withSlots[i] with { NextHop = withSlots[i].NextHop with { CounterSlot = _traffic.SlotFor(withSlots[i].NextHop.Endpoint.Address) } };
+        }
+        _table.Apply(withSlots);
+        Interlocked.Increment(ref _tableGeneration);
         var peers = new HashSet<Ipv4Address>();
         foreach (var (_, hop) in _table.GetRoutes())
             peers.Add(hop.Endpoint.Address);
@@ -238,9 +283,13 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
         Counter(text, "dataplane_gro_merged_segments_total", "Segments merged into super-packets before the TUN write.", engine.Inbound.Sum(p => p.GroMerged));
         Counter(text, "dataplane_icmp_errors_sent_total", "ICMP errors written back into the TUN.", engine.Outbound.IcmpSent);
         Counter(text, "dataplane_gso_fallbacks_total", "Times the kernel refused UDP GSO and the socket fell back.", _udp?.GsoFallbacks ?? 0);
+        // Every reason, zeros included: a series that appears only at its first drop breaks rate() and alerts on it.
         text.Append("# HELP dataplane_dropped_packets_total Packets dropped, by reason.\n# TYPE dataplane_dropped_packets_total counter\n");
-        foreach (var (reason, count) in _drops.Snapshot())
-            text.Append("dataplane_dropped_packets_total{reason=\"").Append(reason).Append("\"} ").Append(count).Append('\n');
+        foreach (var reason in Enum.GetValues<DropReason>())
+        {
+            if (reason != DropReason.None)
+                text.Append("dataplane_dropped_packets_total{reason=\"").Append(reason).Append("\"} ").Append(_drops[reason]).Append('\n');
+        }
         var offloads = _device?.Tun.Offloads ?? TunOffloads.None;
         text.Append("# HELP dataplane_offload_enabled Offloads in effect (1) or not (0).\n# TYPE dataplane_offload_enabled gauge\n");
         void Offload(string name, bool on) => text.Append("dataplane_offload_enabled{offload=\"").Append(name).Append("\"} ").Append(on ? 1 : 0).Append('\n');
@@ -248,6 +297,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
         Offload("tun_uso", (offloads & TunOffloads.Uso4) != 0);
         Offload("udp_gso", _udp?.SegmentationOffload ?? false);
         Offload("udp_gro", _udp?.ReceiveOffload ?? false);
+        Offload("mmsg", (_udp?.BatchSize ?? 1) > 1);
     }
 
     /// <summary>

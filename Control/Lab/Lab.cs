@@ -94,12 +94,15 @@ internal sealed class Lab
     public void StartDaemon(int i, LabOptions options)
     {
         Step($"daemon {i}");
-        var args = new List<string>(options.DataplaneCommand ?? DataplaneCommand()) { "run" };
+        // No verb: the daemon takes flanneld's command line as it is (`run` would be the explicit alias).
+        var args = new List<string>(options.DataplaneCommand ?? DataplaneCommand());
         // etcd: exactly flanneld's flags (endpoints and the default prefix); dir: our embedded store.
         args.AddRange(options.Store == "etcd"
             ? ["--etcd-endpoints", LabLayout.EtcdEndpoint, "--etcd-prefix", LabLayout.EtcdPrefix]
             : ["--lease-dir", _layout.LeaseDir]);
         args.AddRange(["--iface", "eth0", "--subnet-file", _layout.SubnetFile(i)]);
+        // Every node's daemon shares this filesystem: each gets its own control socket (dataplane status --control-socket …).
+        args.AddRange(["--control-socket", _layout.ControlSocket(i)]);
         if (options.IpMasq)
             args.Add("--ip-masq");
         args.AddRange(options.DaemonArgs);
@@ -237,7 +240,7 @@ internal sealed class Lab
         for (int i = 1; namespaces.Contains(LabLayout.NodeNamespace(i)); i++)
         {
             var pids = DaemonPids(i);
-            sb.AppendLine(CultureInfo.InvariantCulture, $"node {i} ({LabLayout.UnderlayAddress(i)}): daemon {(pids.Count > 0 ? "pid " + string.Join(',', pids) : "not running")}");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"node {i} ({LabLayout.UnderlayAddress(i)}): daemon {(pids.Count > 0 ? "pid " + string.Join(',', pids) : "not running")}; dataplane status --control-socket {_layout.ControlSocket(i)}");
             if (File.Exists(_layout.SubnetFile(i)))
                 sb.AppendLine("  " + File.ReadAllText(_layout.SubnetFile(i)).Trim().Replace("\n", "\n  ", StringComparison.Ordinal));
             if (File.Exists(_layout.CniResult(i)))

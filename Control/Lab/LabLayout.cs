@@ -72,6 +72,9 @@ internal sealed class LabLayout
 
     public string PidFile(int i) => Path.Combine(NodeDir(i), "daemon.pid");
 
+    /// <summary>Node i's control socket (for <c>dataplane status|routes|drops --control-socket</c>).</summary>
+    public string ControlSocket(int i) => Path.Combine(NodeDir(i), "control.sock");
+
     public string IpamDir(int i) => Path.Combine(NodeDir(i), "ipam");
 
     public string CniResult(int i) => Path.Combine(NodeDir(i), "cni-result.json");

@@ -145,7 +145,7 @@ public class OffloadPathBenchmarks
     }
 
     /// <summary>An underlay that accepts every message and receives nothing: the pump's own work, no kernel.</summary>
-    private sealed class Sink(bool gro = false) : IUnderlay
+    internal sealed class Sink(bool gro = false) : IUnderlay
     {
         public int BatchSize => 64;
         public bool SegmentationOffload => true;
@@ -168,7 +168,7 @@ public class OffloadPathBenchmarks
     }
 
     /// <summary>An offload TUN that reads nothing and accepts every write.</summary>
-    private sealed class SinkTun : ITunDevice
+    internal sealed class SinkTun : ITunDevice
     {
         public string Name => "bench0";
         public int BatchSize => 16;

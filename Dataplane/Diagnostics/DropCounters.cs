@@ -9,6 +9,12 @@ public sealed class DropCounters
     private static readonly DropReason[] Reasons = Enum.GetValues<DropReason>();
     private readonly long[] _counts = new long[Reasons.Length];
 
+    /// <summary>
+    /// Dropped packets as they happen, while someone follows (<c>dataplane drops --follow</c>); the pumps record into it
+    /// where they still hold the packet, after one check of <see cref="DropTrace.Active"/>.
+    /// </summary>
+    public DropTrace Trace { get; } = new();
+
     /// <summary>Counts one drop.</summary>
     public void Increment(DropReason reason) => Interlocked.Increment(ref _counts[(int)reason]);
 

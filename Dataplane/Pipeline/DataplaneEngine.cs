@@ -28,13 +28,14 @@ public sealed class DataplaneEngine
     /// <summary>Wires the pumps. Nothing runs until <see cref="Start"/>.</summary>
     public DataplaneEngine(ITunDevice tun, IReadOnlyList<UnderlayBinding> bindings, ForwardingTable table, PeerFilter? peers,
         DropCounters drops, Action<UnderlayEndpoint>? onFirstStranger = null, IcmpRateLimiter? icmpLimiter = null,
-        VxlanArpResponder? arp = null, ushort arpReplyPort = 0, IReadinessWaiter? singleThread = null)
+        VxlanArpResponder? arp = null, ushort arpReplyPort = 0, IReadinessWaiter? singleThread = null, PeerTraffic? peerTraffic = null)
     {
         _singleThread = singleThread;
         _tun = tun;
         _bindings = bindings;
         Drops = drops;
-        Outbound = new OutboundPump(tun, table, bindings, drops, icmpLimiter);
+        // Received datagrams are counted per peer through peers.Traffic (the inbound pumps take their blocks there).
+        Outbound = new OutboundPump(tun, table, bindings, drops, icmpLimiter) { PeerTraffic = peerTraffic };
         foreach (var b in bindings)
         {
             bool vxlan = b.Encapsulation.Kind == EncapsulationKind.Vxlan;

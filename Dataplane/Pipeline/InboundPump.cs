@@ -19,7 +19,8 @@ namespace Dataplane.Pipeline;
 /// TUN.</para>
 /// <para>With a batch of one this is flannel's <c>udp_to_tun</c>: one recv, one write per packet.</para>
 /// <para>Threading and ownership: one thread drives the pump (<see cref="Run"/>, or <see cref="Pump"/> from the
-/// single-threaded loop); it owns its buffers (allocated once) and its ARP reply batch.</para>
+/// single-threaded loop); it owns its buffers (allocated once), its ARP reply batch and its per-peer counter block
+/// (taken from the peer filter's <see cref="PeerFilter.Traffic"/>: plain adds, read racily by the metrics).</para>
 /// </remarks>
 public sealed class InboundPump
 {
@@ -43,6 +44,9 @@ public sealed class InboundPump
     private readonly GroCoalescer? _gro;
     private readonly bool _offloadTun;
     private readonly int _mtu;
+    private readonly PeerTrafficBlock? _peerReceived;
+    private readonly TracedLayer _layer;
+    private long _now;
 
     /// <summary>Creates the pump for one socket.</summary>
     /// <param name="binding">The socket and the format it carries.</param>
@@ -71,6 +75,8 @@ public sealed class InboundPump
         _spares = binding.Underlay.ReceiveOffload ? Rent(64, bufferSize) : [];
         _toWrite = new PacketBuffer[batch + _spares.Length];
         _mtu = binding.Encapsulation.MaxInnerLength;
+        _peerReceived = peers?.Traffic?.CreateBlock(TrafficDirection.Received);
+        _layer = binding.Encapsulation.Kind == EncapsulationKind.Vxlan ? TracedLayer.VxlanPayload : TracedLayer.FlannelUdpPayload;
         _offloadTun = (tun.Offloads & TunOffloads.Checksum) != 0;
         if ((tun.Offloads & (TunOffloads.Tso4 | TunOffloads.Tso6)) != 0 && batch > 1)
         {
@@ -137,6 +143,8 @@ public sealed class InboundPump
     /// </summary>
     internal void Deliver(Span<PacketBuffer> packets)
     {
+        // One clock read per batch: the per-peer "last packet" stamp needs no finer grain.
+        _now = Environment.TickCount64;
         foreach (var packet in packets)
         {
             if (packet.Verdict == DropReason.None && packet.Offload.GsoSize > 0 && packet.Length > packet.Offload.GsoSize)
@@ -151,10 +159,15 @@ public sealed class InboundPump
     {
         Received.Add(packet.Length);
         bool consumed = false;
+        // The datagram as received: decapsulation moves the packet's start, not these bytes, so a traced drop shows it whole.
+        int start = packet.WindowStart + packet.Offset, length = packet.Length;
         var reason = packet.Verdict != DropReason.None ? packet.Verdict : Classify(packet, out consumed);
         if (reason != DropReason.None)
         {
             _drops.Increment(reason);
+            var trace = _drops.Trace;
+            if (trace.Active)
+                trace.Record(reason, _layer, packet.Peer, packet.Array.AsSpan(start, length));
             return;
         }
         if (!consumed)
@@ -241,10 +254,14 @@ public sealed class InboundPump
     private DropReason Classify(PacketBuffer packet, out bool consumed)
     {
         consumed = false;
-        if (_peers is not null && !_peers.Allows(packet.Peer.Address))
+        if (_peers is not null)
         {
-            NoteStranger(packet.Peer);
-            return DropReason.UnknownSource;
+            if (!_peers.Allows(packet.Peer.Address, out int slot))
+            {
+                NoteStranger(packet.Peer);
+                return DropReason.UnknownSource;
+            }
+            _peerReceived?.Add(slot, packet.Length, _now);
         }
         var arp = _arp?.TryAnswer(packet) ?? ArpOutcome.NotArp;
         if (arp == ArpOutcome.Refused)

@@ -29,7 +29,8 @@ namespace Dataplane.Pipeline;
 /// single-threaded loop). It owns its read buffers, its header arena and its datagram batches, all allocated once;
 /// fragments in a batch point into them and stay valid until that batch is sent, which always happens before the
 /// next read. It shares the TUN with the inbound pump (concurrent read and write are fine) and reads the forwarding
-/// table lock-free.</para>
+/// table lock-free. Its per-peer counter block (<see cref="PeerTraffic"/>) is its own: plain adds, read racily by the
+/// metrics; a drop is copied into the shared <see cref="DropTrace"/> only while someone follows it.</para>
 /// </remarks>
 public sealed class OutboundPump
 {
@@ -47,6 +48,8 @@ public sealed class OutboundPump
     private PacketBuffer _icmp;
     private readonly byte[] _arena;
     private int _arenaUsed;
+    private PeerTrafficBlock? _peerSent;
+    private long _now;
 
     /// <summary>Creates the pump. <paramref name="bindings"/> gives the socket for each wire format the node speaks.</summary>
     public OutboundPump(ITunDevice tun, ForwardingTable table, IEnumerable<UnderlayBinding> bindings, DropCounters drops,
@@ -79,6 +82,15 @@ public sealed class OutboundPump
 
     /// <summary>Packets read from the TUN (a super-packet counts one) and their bytes: reads per segment = this / Sent.</summary>
     public PumpCounters Read { get; } = new();
+
+    /// <summary>
+    /// Where this pump counts datagrams per peer (by <see cref="NextHop.CounterSlot"/>); null: not counted. Set before
+    /// the pump runs: it takes its own block, written by its thread only.
+    /// </summary>
+    public PeerTraffic? PeerTraffic
+    {
+        init => _peerSent = value?.CreateBlock(TrafficDirection.Sent);
+    }
 
     /// <summary>ICMP errors written back into the TUN.</summary>
     public long IcmpSent { get; private set; }
@@ -113,12 +125,22 @@ public sealed class OutboundPump
     /// <summary>Forwards packets read from the TUN (exposed for tests and benchmarks): every one gets a verdict, every datagram is sent.</summary>
     internal void Forward(Span<PacketBuffer> packets)
     {
+        // One clock read per batch: the per-peer "last packet" stamp needs no finer grain.
+        _now = Environment.TickCount64;
         foreach (var packet in packets)
         {
             Read.Add(packet.Length);
+            // Where the packet starts as read: encapsulation prepends into the headroom, so a traced drop still shows the
+            // packet as the TUN gave it.
+            int start = packet.WindowStart + packet.Offset, length = packet.Length;
             var reason = ForwardOne(packet);
             if (reason != DropReason.None)
+            {
                 _drops.Increment(reason);
+                var trace = _drops.Trace;
+                if (trace.Active)
+                    trace.Record(reason, TracedLayer.TunPacket, default, packet.Array.AsSpan(start, length));
+            }
         }
         Flush();
     }
@@ -159,6 +181,7 @@ public sealed class OutboundPump
             Flush();
             batch.TryAdd(packet); // an empty batch always has room for one datagram
         }
+        _peerSent?.Add(nextHop.CounterSlot, packet.Length, _now);
         return DropReason.None;
     }
 
@@ -196,6 +219,7 @@ public sealed class OutboundPump
                 continue;
             }
             _arenaUsed += HeaderSlot;
+            _peerSent?.Add(nextHop.CounterSlot, headers + payload.Length, _now);
         }
         return DropReason.None;
     }

@@ -26,7 +26,9 @@ namespace Dataplane.Pipeline;
 /// </remarks>
 public sealed class PeerFilter
 {
-    private HashSet<uint> _allowed = new();
+    // PublicIP → the peer's slot in Traffic (0 when not counted): the stranger check and the per-peer counter slot
+    // come from one lookup.
+    private Dictionary<uint, int> _allowed = new();
 
     /// <summary>When false, every source and every inner packet is accepted (flannel's behaviour).</summary>
     public bool Enabled { get; init; } = true;
@@ -34,12 +36,15 @@ public sealed class PeerFilter
     /// <summary>This node's subnet: inner destinations must be in it. Null: the inner checks are off (tests of other things).</summary>
     public Ipv4Prefix? LocalSubnet { get; init; }
 
+    /// <summary>Per-peer counters: <see cref="Replace"/> gives each allowed address its slot there. Null: no slots.</summary>
+    public Diagnostics.PeerTraffic? Traffic { get; init; }
+
     /// <summary>The forwarding table the reverse-path check uses (the same one the outbound pump reads).</summary>
     public Forwarding.ForwardingTable? Routes { get; init; }
 
     /// <summary>
     /// The inner checks for a decapsulated packet from <paramref name="outerSource"/> (which already passed
-    /// <see cref="Allows"/>): None, or why it must be dropped.
+    /// <see cref="Allows(Ipv4Address)"/>): None, or why it must be dropped.
     /// </summary>
     public Diagnostics.DropReason CheckInner(Ipv4Address outerSource, ReadOnlySpan<byte> inner)
     {
@@ -68,9 +73,9 @@ public sealed class PeerFilter
     /// <summary>Replaces the allowed set (control plane thread).</summary>
     public void Replace(IEnumerable<Ipv4Address> addresses)
     {
-        var next = new HashSet<uint>();
+        var next = new Dictionary<uint, int>();
         foreach (var a in addresses)
-            next.Add(a.Value);
+            next[a.Value] = Traffic?.SlotFor(a) ?? 0;
         Volatile.Write(ref _allowed, next);
         IsInitialized = true;
     }
@@ -83,7 +88,17 @@ public sealed class PeerFilter
     public bool IsInitialized { get; private set; }
 
     /// <summary>True when datagrams from <paramref name="source"/> are accepted.</summary>
-    public bool Allows(Ipv4Address source) => !Enabled || Volatile.Read(ref _allowed).Contains(source.Value);
+    public bool Allows(Ipv4Address source) => !Enabled || Volatile.Read(ref _allowed).ContainsKey(source.Value);
+
+    /// <summary>
+    /// True when datagrams from <paramref name="source"/> are accepted; <paramref name="slot"/> is its per-peer counter
+    /// slot (0 for an address holding no lease, accepted only with the checks off). One lock-free lookup.
+    /// </summary>
+    public bool Allows(Ipv4Address source, out int slot)
+    {
+        bool leased = Volatile.Read(ref _allowed).TryGetValue(source.Value, out slot);
+        return leased || !Enabled;
+    }
 
     /// <summary>Number of allowed addresses.</summary>
     public int Count => Volatile.Read(ref _allowed).Count;

@@ -18,7 +18,11 @@ internal sealed class NamespacedDaemon : IDisposable
     /// <summary>Starts the daemon in <paramref name="ns"/>; <paramref name="wrapper"/> runs before dotnet (setpriv, unshare…).</summary>
     public NamespacedDaemon(string ns, IEnumerable<string> runArgs, IEnumerable<string>? wrapper = null)
     {
-        var psi = DataplaneProcess.StartInfo(["run", .. runArgs]);
+        var args = runArgs.ToList();
+        // Tests never touch the host's /run/dataplane: a daemon gets a control socket only when the test asks for one.
+        if (!args.Any(a => a.TrimStart('-').StartsWith("control-socket", StringComparison.Ordinal)))
+            args.AddRange(["--control-socket", "none"]);
+        var psi = DataplaneProcess.StartInfo(["run", .. args]);
         var prefix = new List<string> { "netns", "exec", ns };
         prefix.AddRange(wrapper ?? []);
         prefix.Add(Prerequisites.FindTool("dotnet") ?? psi.FileName);
