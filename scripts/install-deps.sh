@@ -3,7 +3,8 @@
 # Skips apt entirely when everything is already there, so repeated runs are fast and offline-safe.
 set -euo pipefail
 # etcd-server/etcd-client (3.4): the etcd lease-store tests start their own members; the packaged service is unused.
-pkgs=(iproute2 iputils-ping ethtool iptables iperf3 tcpdump libpcap0.8 containernetworking-plugins sockperf procps strace linux-perf etcd-server etcd-client)
+# openssl: the etcd TLS tests make a throwaway CA, server and client certificates.
+pkgs=(iproute2 iputils-ping ethtool iptables iperf3 tcpdump libpcap0.8 containernetworking-plugins sockperf procps strace linux-perf etcd-server etcd-client openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
