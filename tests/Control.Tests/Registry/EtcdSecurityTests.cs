@@ -115,6 +115,57 @@ public class EtcdSecurityTests
         Assert.That(message, Does.Contain("--etcd-username"), message);
     }
 
+    [Test, CancelAfter(180_000)]
+    public void Daemons_with_flanneld_s_tls_flags_are_peers_and_leases_lists_them_over_tls()
+    {
+        using var dir = new TempDir();
+        var pki = TestPki.Create(dir["pki"]);
+        using var etcd = EtcdCluster.Start(tls: pki);
+        var prefix = Prefix();
+        etcd.Ctl("put", prefix + "/config", """{"Network":"10.244.0.0/16"}""").Check("put config");
+        string[] tls = [$"--etcd-endpoints={etcd.Endpoints}", $"--etcd-prefix={prefix}", "--etcd-cafile", pki.Ca, "--etcd-certfile", pki.ClientCert, "--etcd-keyfile", pki.ClientKey];
+        string[] Run(int node) => ["run", "--iface", "lo", "--public-ip", $"198.18.0.{node}", "--subnet-file", dir[$"node{node}/subnet.env"], "--unsafe-control-only", .. tls];
+
+        using var a = new Control.Tests.ProcessTests.Daemon(Run(1));
+        Assert.That(a.WaitForLog("Wrote subnet file", TimeSpan.FromSeconds(30)), Is.True, a.Log);
+        using var b = new Control.Tests.ProcessTests.Daemon(Run(2));
+        Assert.That(b.WaitForLog("Wrote subnet file", TimeSpan.FromSeconds(30)), Is.True, b.Log);
+        Assert.That(a.WaitForLog("via 198.18.0.2", TimeSpan.FromSeconds(5)), Is.True, "a sees b within a second (failing at 5 s):\n" + a.Log);
+
+        var listed = DataplaneProcess.Run(["leases", .. tls], TimeSpan.FromSeconds(60));
+        TestContext.Out.WriteLine(listed.Out + listed.Err);
+        Assert.That(listed.Exit, Is.Zero, listed.Err);
+        Assert.That(listed.Out, Does.Contain("198.18.0.1 ").And.Contain("198.18.0.2 "));
+
+        var noCert = DataplaneProcess.Run(["leases", $"--etcd-endpoints={etcd.Endpoints}", $"--etcd-prefix={prefix}", "--etcd-cafile", pki.Ca], TimeSpan.FromSeconds(60));
+        Assert.That((noCert.Exit, noCert.Out), Is.EqualTo((1, "")), noCert.Err);
+        Assert.That(noCert.Err.Trim(), Does.StartWith("dataplane: ").And.Contain("requires a client certificate").And.Not.Contain("\n"), noCert.Err);
+    }
+
+    [Test, CancelAfter(180_000)]
+    public void Daemon_with_a_wrong_password_exits_with_one_line_and_leases_lists_with_the_right_one()
+    {
+        using var dir = new TempDir();
+        using var etcd = EtcdCluster.Start();
+        var prefix = Prefix();
+        AddFlannelUser(etcd, prefix);
+        etcd.Ctl("put", prefix + "/config", """{"Network":"10.244.0.0/16"}""").Check("put config");
+        string[] store = [$"--etcd-endpoints={etcd.Endpoints}", $"--etcd-prefix={prefix}", "--etcd-username", "flannel"];
+        string[] Run(string password) => ["run", "--iface", "lo", "--public-ip", "198.18.0.1", "--subnet-file", dir["subnet.env"], "--unsafe-control-only", .. store, "--etcd-password", password];
+
+        var wrong = DataplaneProcess.Run(Run("wrong"), TimeSpan.FromSeconds(60));
+        TestContext.Out.WriteLine(wrong.Err);
+        Assert.That(wrong.Exit, Is.EqualTo(1), wrong.Out + wrong.Err);
+        Assert.That(wrong.Err + wrong.Out, Does.Contain("authentication failed").And.Contain("--etcd-password").And.Not.Contain("   at "), "one clear line, no stack trace");
+
+        using var a = new Control.Tests.ProcessTests.Daemon(Run("s3cret"));
+        Assert.That(a.WaitForLog("Wrote subnet file", TimeSpan.FromSeconds(30)), Is.True, a.Log);
+        var listed = DataplaneProcess.Run(["leases", .. store, "--etcd-password", "s3cret"], TimeSpan.FromSeconds(60));
+        Assert.That((listed.Exit, listed.Out.Contains("198.18.0.1 ", StringComparison.Ordinal)), Is.EqualTo((0, true)), listed.Out + listed.Err);
+        var refused = DataplaneProcess.Run(["leases", .. store, "--etcd-password", "nope"], TimeSpan.FromSeconds(60));
+        Assert.That((refused.Exit, refused.Err.Contains("authentication failed", StringComparison.Ordinal)), Is.EqualTo((1, true)), refused.Err);
+    }
+
     /// <summary>A user whose role may read and write only under the prefix (what an operator gives flanneld).</summary>
     internal static void AddFlannelUser(EtcdCluster etcd, string prefix)
     {
