@@ -166,6 +166,23 @@ public class EtcdSecurityTests
         Assert.That((refused.Exit, refused.Err.Contains("authentication failed", StringComparison.Ordinal)), Is.EqualTo((1, true)), refused.Err);
     }
 
+    [Test, CancelAfter(120_000)]
+    public void Leases_refuses_contradictory_stores_and_names_an_unreachable_etcd()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir["leases"]);
+        var both = DataplaneProcess.Run(["leases", "--lease-dir", dir["leases"], "--etcd-prefix", "/x"], TimeSpan.FromSeconds(30));
+        Assert.That((both.Exit, both.Err.Contains("--etcd-prefix cannot be used", StringComparison.Ordinal)), Is.EqualTo((2, true)), both.Err);
+        var halfCert = DataplaneProcess.Run(["leases", "--etcd-certfile", dir["c.pem"]], TimeSpan.FromSeconds(30));
+        Assert.That((halfCert.Exit, halfCert.Err.Contains("go together", StringComparison.Ordinal)), Is.EqualTo((2, true)), halfCert.Err);
+
+        var sw = Stopwatch.StartNew();
+        var down = DataplaneProcess.Run(["leases", "--etcd-endpoints=http://127.0.0.1:9"], TimeSpan.FromSeconds(90));
+        TestContext.Out.WriteLine($"after {sw.ElapsedMilliseconds} ms: {down.Err}");
+        Assert.That((down.Exit, down.Out), Is.EqualTo((1, "")), down.Err);
+        Assert.That(down.Err.Trim(), Does.StartWith("dataplane: cannot list the leases").And.Contain("127.0.0.1:9").And.Not.Contain("\n"));
+    }
+
     /// <summary>A user whose role may read and write only under the prefix (what an operator gives flanneld).</summary>
     internal static void AddFlannelUser(EtcdCluster etcd, string prefix)
     {
