@@ -4,7 +4,8 @@
 set -euo pipefail
 # clang, zlib1g-dev: the NativeAOT link of scripts/publish.sh (CI smoke-tests that artefact).
 # etcd-server/etcd-client (3.4): the etcd lease-store tests start their own members; the packaged service is unused.
-pkgs=(clang zlib1g-dev iproute2 iputils-ping ethtool iptables iperf3 tcpdump libpcap0.8 containernetworking-plugins sockperf procps strace linux-perf etcd-server etcd-client python3-minimal)
+# openssl: the etcd TLS tests make a throwaway CA, server and client certificates. python3: scripts/smoke-drops.sh.
+pkgs=(clang zlib1g-dev iproute2 iputils-ping ethtool iptables iperf3 tcpdump libpcap0.8 containernetworking-plugins sockperf procps strace linux-perf etcd-server etcd-client openssl python3-minimal)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

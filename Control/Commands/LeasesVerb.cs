@@ -1,20 +1,29 @@
 using System.CommandLine;
 using System.Globalization;
+using Control.Daemon;
 using Control.Leases;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Control.Commands;
 
-/// <summary><c>dataplane leases --lease-dir DIR</c>: lists the leases of an embedded store (subnet, PublicIP, backend, expiry).</summary>
+/// <summary>
+/// <c>dataplane leases</c>: lists the leases of the store the daemon would use with the same flags (subnet,
+/// PublicIP, backend, expiry): <c>--lease-dir DIR</c>, otherwise etcd with flanneld's <c>--etcd-*</c> flags.
+/// </summary>
 internal sealed class LeasesVerb : IVerb
 {
+    /// <summary>How long listing may retry an unreachable etcd before giving up (a call's deadline is 5 s).</summary>
+    private static readonly TimeSpan ListTimeout = TimeSpan.FromSeconds(15);
+
     /// <inheritdoc/>
     public string Name => "leases";
 
     /// <inheritdoc/>
     public IReadOnlyList<FlagSpec> Flags { get; } =
     [
-        new("lease-dir", FlagKind.Value, "the embedded lease store to list", "DIR"),
+        new("lease-dir", FlagKind.Value, "the embedded lease store to list (default: etcd, as the daemon)", "DIR"),
+        // The run verb's own specs, so names, defaults and help text cannot drift apart.
+        .. RunFlags.Flags.Where(f => EtcdOptions.FlagNames.Contains(f.Name)),
     ];
 
     /// <inheritdoc/>
@@ -26,17 +35,21 @@ internal sealed class LeasesVerb : IVerb
     /// <inheritdoc/>
     public Command Build(CliContext context)
     {
-        var command = new Command(Name, "List the leases of an embedded lease store.");
+        var command = new Command(Name, "List the leases of the lease store (--lease-dir, or etcd with the --etcd-* flags).");
         var options = new VerbOptions(command, Flags);
         command.SetAction(result =>
         {
             try
             {
-                var dir = options.Value(result, "lease-dir") ?? throw ControlException.Usage("dataplane leases needs --lease-dir DIR");
-                if (!Directory.Exists(dir))
+                var dir = options.Value(result, "lease-dir");
+                if (dir is not null && EtcdOptions.FlagNames.FirstOrDefault(f => options.Value(result, f) is not null) is { } etcdFlag)
+                    throw ControlException.Usage($"contradictory flags: --lease-dir selects the embedded lease store, so --{etcdFlag} cannot be used with it");
+                if (dir is "")
+                    throw ControlException.Usage("--lease-dir needs a directory");
+                if (dir is not null && !Directory.Exists(dir))
                     throw new ControlException($"lease dir {dir} does not exist");
-                var registry = DirectorySubnetRegistry.Open(dir, TimeProvider.System, NullLogger.Instance);
-                Print(context.Out, registry.List(), DateTimeOffset.UtcNow);
+                var etcd = EtcdOptions.FromFlags(name => options.Value(result, name), RunFlags.DefaultEtcdEndpoints, RunFlags.DefaultEtcdPrefix);
+                Print(context.Out, List(new RunOptions { LeaseDir = dir, Etcd = etcd }), DateTimeOffset.UtcNow);
                 return ExitCodes.Ok;
             }
             catch (ControlException e)
@@ -46,6 +59,38 @@ internal sealed class LeasesVerb : IVerb
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// Lists, retrying an unreachable store each second until <see cref="ListTimeout"/>: the first TLS call to an etcd
+    /// that refuses our certificate can fail as a torn connection before the cause (the server's alert) is read, and
+    /// the next attempt names it. A refusal (<see cref="ControlException"/>) ends it at once.
+    /// </summary>
+    private static LeaseSnapshot List(RunOptions store)
+    {
+        using var timeout = new CancellationTokenSource(ListTimeout);
+        return Task.Run(async () =>
+        {
+            await using var registry = await SubnetRegistryFactory.OpenAsync(store, TimeProvider.System, NullLoggerFactory.Instance, timeout.Token).ConfigureAwait(false);
+            string last = "timed out";
+            while (!timeout.IsCancellationRequested)
+            {
+                try
+                {
+                    return await registry.ListAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (SubnetRegistryUnavailableException e)
+                {
+                    last = e.Message;
+                }
+                catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+                {
+                    break;
+                }
+                await Task.WhenAny(Task.Delay(TimeSpan.FromSeconds(1), timeout.Token)).ConfigureAwait(false);
+            }
+            throw new ControlException($"cannot list the leases within {ListTimeout.TotalSeconds:0} s: {last.ReplaceLineEndings(" ")}");
+        }).GetAwaiter().GetResult();
     }
 
     /// <summary>Writes the table.</summary>

@@ -69,11 +69,20 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
     {
         if (options.Endpoints.Count == 0)
             throw ControlException.Usage("--etcd-endpoints is empty");
+        var schemes = new HashSet<string>(StringComparer.Ordinal);
         foreach (var endpoint in options.Endpoints)
         {
             if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.Port <= 0)
                 throw ControlException.Usage($"invalid --etcd-endpoints entry '{endpoint}': must be http://HOST:PORT or https://HOST:PORT");
+            schemes.Add(uri.Scheme);
         }
+        // One gRPC channel serves every endpoint and is either TLS or not: dotnet-etcd keeps only host and port of
+        // each URL (its static resolver), so the scheme must be given to the channel as a whole.
+        if (schemes.Count > 1)
+            throw ControlException.Usage("--etcd-endpoints mixes http:// and https:// URLs: use one scheme for all");
+        bool https = schemes.Contains("https");
+        if (options.Username is not null && string.IsNullOrEmpty(options.Password))
+            throw ControlException.Usage("--etcd-username needs --etcd-password");
         var tls = EtcdTls.Load(options);
         var connection = string.Join(',', options.Endpoints);
         void Channel(Grpc.Net.Client.GrpcChannelOptions channel)
@@ -97,9 +106,20 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
             channel.MaxReconnectBackoff = MaxBackoff;
             channel.DisposeHttpClient = true;
         }
-        EtcdClient Connect() => options.Username is { } user
-            ? new EtcdClient(connection, user, options.Password ?? "", configureChannelOptions: Channel)
-            : new EtcdClient(connection, configureChannelOptions: Channel);
+        EtcdClient Connect()
+        {
+            // The TLS constructor is the only one that gives the channel TLS credentials; the plain one makes the
+            // channel insecure whatever the URLs say, so https:// endpoints were spoken to in cleartext. The SSL
+            // options given here go to dotnet-etcd's own handler, which Channel replaces: ours carries them.
+            var client = https
+                ? new EtcdClient(connection, ssl => tls?.Apply(ssl), configureChannelOptions: Channel)
+                : new EtcdClient(connection, configureChannelOptions: Channel);
+            // etcd's Authenticate RPC gives a token that dotnet-etcd's handler attaches to every call, including
+            // the watch stream, and fetches again when etcd rejects it as expired.
+            if (options.Username is { } user)
+                client.SetCredentials(user, options.Password!);
+            return client;
+        }
         return new EtcdSubnetRegistry(Connect, options, time, logger);
     }
 
@@ -472,9 +492,9 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
         {
             throw new OperationCanceledException(ct);
         }
-        catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied)
+        catch (Exception e) when (EtcdRefusal.Explain(e, _options) is { } refusal)
         {
-            throw new ControlException($"etcd {string.Join(',', _options.Endpoints)} refused us ({e.Status.StatusCode}): {e.Status.Detail}; check --etcd-username/--etcd-password or the client certificate");
+            throw new ControlException($"etcd {string.Join(',', _options.Endpoints)}: {refusal}", inner: e);
         }
         catch (RpcException e)
         {
