@@ -17,15 +17,31 @@ internal sealed record BackendConfig(BackendType Type, ushort Port, uint Vni, in
     /// <summary>The Linux kernel's VXLAN port, which flannel's vxlan backend uses by default.</summary>
     public const ushort DefaultVxlanPort = 8472;
 
-    /// <summary>Encapsulation overhead subtracted from the MTU: IPv4 20 + UDP 8 for udp; plus VXLAN 8 and inner Ethernet 14 for vxlan.</summary>
-    public int Overhead => Type == BackendType.Udp ? 28 : 50;
+    /// <summary>
+    /// Encapsulation overhead subtracted from the MTU: IPv4 20 + UDP 8 for udp; plus VXLAN 8 and inner Ethernet 14 for
+    /// vxlan; none for host-gw (plain routing).
+    /// </summary>
+    public int Overhead => Type switch
+    {
+        BackendType.Udp => 28,
+        BackendType.Vxlan => 50,
+        _ => 0,
+    };
 
     /// <summary>The backend of a config with no <c>Backend</c> key: udp (flannel's <c>parseBackendType</c>).</summary>
     public static BackendConfig DefaultUdp { get; } = new(BackendType.Udp, DefaultUdpPort, 1, null);
 
     /// <summary>Type name as flannel spells it.</summary>
-    public string TypeName => Type == BackendType.Udp ? "udp" : "vxlan";
+    public string TypeName => Type switch
+    {
+        BackendType.Udp => "udp",
+        BackendType.Vxlan => "vxlan",
+        _ => "host-gw",
+    };
 
-    /// <summary>FLANNEL_MTU: (Backend.MTU or the external MTU) minus the encapsulation overhead.</summary>
-    public int OverlayMtu(int externalMtu) => (Mtu ?? externalMtu) - Overhead;
+    /// <summary>
+    /// FLANNEL_MTU: (Backend.MTU or the external MTU) minus the encapsulation overhead. host-gw takes the external
+    /// interface's MTU as it is (pkg/backend/hostgw/hostgw.go: <c>Mtu: be.extIface.Iface.MTU</c>; its config has no MTU).
+    /// </summary>
+    public int OverlayMtu(int externalMtu) => Type == BackendType.HostGw ? externalMtu : (Mtu ?? externalMtu) - Overhead;
 }

@@ -20,7 +20,7 @@ namespace Control.Config;
 internal static class NetworkConfigParser
 {
     private static readonly string[] OtherFlannelBackends =
-        ["host-gw", "wireguard", "ipip", "ipsec", "alloc", "extension", "aws-vpc", "gce", "ali-vpc", "tencent-vpc"];
+        ["wireguard", "ipip", "ipsec", "alloc", "extension", "aws-vpc", "gce", "ali-vpc", "tencent-vpc"];
 
     /// <summary>Parses and validates <paramref name="json"/>; <paramref name="source"/> names it in errors.</summary>
     public static NetworkConfig Parse(string json, string source)
@@ -113,14 +113,15 @@ internal static class NetworkConfigParser
             throw Fail(source, $"error decoding Backend property of config: expected an object, got {Describe(be.ValueKind)}");
         var typeText = GetString(be, "Type", source, "Backend.");
         if (string.IsNullOrEmpty(typeText))
-            throw Fail(source, "Backend.Type is missing or empty (flannel: unknown backend type); use \"udp\" or \"vxlan\"");
+            throw Fail(source, "Backend.Type is missing or empty (flannel: unknown backend type); use \"udp\", \"vxlan\" or \"host-gw\"");
         var type = typeText.ToLowerInvariant() switch
         {
             "udp" => BackendType.Udp,
             "vxlan" => BackendType.Vxlan,
+            "host-gw" => BackendType.HostGw,
             var other when OtherFlannelBackends.Contains(other) =>
-                throw Fail(source, $"backend type \"{typeText}\" is not supported: this dataplane speaks udp and vxlan"),
-            _ => throw Fail(source, $"unknown backend type \"{typeText}\": use \"udp\" or \"vxlan\""),
+                throw Fail(source, $"backend type \"{typeText}\" is not supported: this dataplane speaks udp, vxlan and host-gw"),
+            _ => throw Fail(source, $"unknown backend type \"{typeText}\": use \"udp\", \"vxlan\" or \"host-gw\""),
         };
         long? port = GetUInt(be, "Port", source, "Backend.");
         if (port > ushort.MaxValue)
@@ -133,7 +134,7 @@ internal static class NetworkConfigParser
         long? mtu = GetUInt(be, "MTU", source, "Backend.");
         var result = new BackendConfig(
             type,
-            port is null or 0 ? (type == BackendType.Udp ? BackendConfig.DefaultUdpPort : BackendConfig.DefaultVxlanPort) : (ushort)port.Value,
+            port is null or 0 ? type switch { BackendType.Udp => BackendConfig.DefaultUdpPort, BackendType.Vxlan => BackendConfig.DefaultVxlanPort, _ => (ushort)0 } : (ushort)port.Value,
             (uint)(vni ?? 1),
             mtu is null or 0 ? null : (int)Math.Min(mtu.Value, int.MaxValue));
         if (result.Mtu is int m && (m < 68 + result.Overhead || m > 65535))

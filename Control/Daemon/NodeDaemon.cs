@@ -85,6 +85,14 @@ internal sealed class NodeDaemon
             vtepMac = StoredVtepMac(await registry.ListAsync(cancellationToken).ConfigureAwait(false), iface.ExtAddr) ?? MacAddress.NewRandomLocal();
             attributes = LeaseAttributes.ForVxlan(iface.ExtAddr, config.Backend.Vni, vtepMac.Value);
         }
+        else if (config.Backend.Type == BackendType.HostGw)
+        {
+            // pkg/backend/hostgw/hostgw.go New(): peers route to our PublicIP as a next hop on their link, so it must be
+            // the interface's own address.
+            if (iface.ExtAddr != iface.IfaceAddr)
+                throw new ControlException($"your PublicIP ({iface.ExtAddr}) differs from interface IP ({iface.IfaceAddr}), meaning that probably you're on a NAT, which is not supported by host-gw backend");
+            attributes = LeaseAttributes.ForHostGw(iface.ExtAddr);
+        }
         else
         {
             attributes = LeaseAttributes.ForUdp(iface.ExtAddr);

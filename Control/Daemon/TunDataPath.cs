@@ -261,6 +261,8 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
         {
             if (options.ControlOnly)
                 return new LoggingDataPath();
+            if (backend.Type == BackendType.HostGw)
+                return new Backends.HostGwDataPath();
             return new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers, options.Io, options.Offloads);
         }
     }
@@ -276,10 +278,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
     /// </summary>
     private void Fatal(string message)
     {
-        if (_stopping)
-            return;
-        _logger.LogCritical("{Message}", message);
-        Console.Error.WriteLine($"dataplane: {message}");
-        Environment.Exit(ExitCodes.Failure);
+        if (!_stopping)
+            FatalExit.Exit(_logger, message);
     }
 }
