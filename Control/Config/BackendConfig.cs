@@ -11,6 +11,12 @@ namespace Control.Config;
 /// <param name="Mtu">Backend.MTU: replaces the external interface MTU in the FLANNEL_MTU formula; null when absent.</param>
 internal sealed record BackendConfig(BackendType Type, ushort Port, uint Vni, int? Mtu)
 {
+    /// <summary>
+    /// vxlan's <c>DirectRouting</c> (pkg/backend/vxlan): peers whose PublicIP is on-link get a plain route instead of the
+    /// VTEP. False for the other backends.
+    /// </summary>
+    public bool DirectRouting { get; init; }
+
     /// <summary>flannel's udp backend default port.</summary>
     public const ushort DefaultUdpPort = 8285;
 

@@ -139,7 +139,9 @@ internal static class NetworkConfigParser
             mtu is null or 0 ? null : (int)Math.Min(mtu.Value, int.MaxValue));
         if (result.Mtu is int m && (m < 68 + result.Overhead || m > 65535))
             throw Fail(source, $"Backend.MTU {m} is out of range ({68 + result.Overhead}..65535 for {result.TypeName})");
-        foreach (var unsupported in new[] { "DirectRouting", "GBP", "Learning", "MacPrefix" })
+        if (type == BackendType.Vxlan && GetBool(be, "DirectRouting", source) == true)
+            result = result with { DirectRouting = true };
+        foreach (var unsupported in new[] { "GBP", "Learning", "MacPrefix" })
         {
             if (type == BackendType.Vxlan && TryGet(be, unsupported, out var v) && v.ValueKind is not (JsonValueKind.False or JsonValueKind.Null))
                 throw Fail(source, $"Backend.{unsupported} is not supported yet");

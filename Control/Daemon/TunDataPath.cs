@@ -50,6 +50,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
     private RouteWatchdog? _watchdog;
     private volatile bool _stopping;
     private VxlanArpResponder? _arp;
+    private Backends.DirectPeerRoutes? _direct;
 
     private readonly IoMode _io;
     private readonly OffloadOptions _offloads;
@@ -156,6 +157,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
             };
             _engine.Start();
             _watchdog = new RouteWatchdog(_device, _guardRoute, Fatal, _logger);
+            _direct = new Backends.DirectPeerRoutes(context.Interface.Name, vxlan && config.Backend.DirectRouting, _logger, Fatal);
         }
         catch (PlatformException e)
         {
@@ -174,6 +176,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
     public void Apply(ReadOnlySpan<RouteUpdate> batch)
     {
         _table.Apply(batch);
+        _direct?.Apply(batch);
         var peers = new HashSet<Ipv4Address>();
         foreach (var (_, hop) in _table.GetRoutes())
             peers.Add(hop.Endpoint.Address);
@@ -208,6 +211,8 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
     {
         _watchdog?.Dispose();
         _watchdog = null;
+        _direct?.Dispose(); // the direct routes stay in the kernel, as flanneld leaves them
+        _direct = null;
         _poller?.Dispose();
         _poller = null;
         _device?.Dispose(); // non-persistent: the kernel deletes the TUN and, with it, its address and route

@@ -77,6 +77,14 @@ public class NetworkConfigParserTests
     }
 
     [Test]
+    public void DirectRouting_is_read_for_vxlan()
+    {
+        Assert.That(NetworkConfigParser.Parse("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}""", "t").Backend.DirectRouting, Is.True);
+        Assert.That(NetworkConfigParser.Parse("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","directrouting":false}}""", "t").Backend.DirectRouting, Is.False);
+        Assert.That(NetworkConfigParser.Parse("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan"}}""", "t").Backend.DirectRouting, Is.False);
+    }
+
+    [Test]
     public void HostGw_is_parsed_as_flannel_names_it()
     {
         var config = NetworkConfigParser.Parse("""{"Network":"10.0.0.0/16","Backend":{"Type":"host-gw"}}""", "test.json");
@@ -97,7 +105,8 @@ public class NetworkConfigParserTests
     [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"bogus"}}""", "unknown backend type \"bogus\"")]
     [TestCase("""{"Network":"10.0.0.0/16","Backend":{}}""", "Backend.Type is missing")]
     [TestCase("""{"Network":"10.0.0.0/16","Backend":"udp"}""", "error decoding Backend")]
-    [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}""", "DirectRouting is not supported")]
+    [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","GBP":true}}""", "GBP is not supported")]
+    [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","DirectRouting":1}}""", "DirectRouting must be true or false")]
     [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"udp","Port":70000}}""", "Backend.Port 70000")]
     [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","MTU":50}}""", "Backend.MTU 50 is out of range")]
     [TestCase("""{"Network":"10.0.0.0/16","SubnetLen":"24"}""", "SubnetLen must be a non-negative integer")]

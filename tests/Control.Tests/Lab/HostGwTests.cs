@@ -11,78 +11,35 @@ namespace Control.Tests.Lab;
 /// logged and retried, the watchdog restoring a deleted route, and the refusal to start behind NAT.
 /// </summary>
 [TestFixture, Category("Privileged"), NonParallelizable]
-public class HostGwTests
+public class HostGwTests : LabTestBase
 {
-    private Control.Lab.Lab _lab = null!;
-
-    [SetUp]
-    public void SetUp()
-    {
-        LabTesting.RequireLabTools();
-        _lab = LabTesting.NewLab(out _);
-    }
-
-    [TearDown]
-    public void TearDown()
-    {
-        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed && _lab is not null)
-        {
-            TestContext.Out.WriteLine($"-- node 1 log:\n{_lab.TailLog(1, 40)}");
-            TestContext.Out.WriteLine($"-- node 1 routes:\n{Routes(1)}");
-        }
-        _lab?.Down();
-    }
-
-    private static string Node(int i) => LabLayout.NodeNamespace(i);
-
-    private static string Pod(int i) => LabLayout.PodNamespace(i);
-
-    private static string Routes(int i) => LabTesting.InNs(Node(i), "ip", "-4", "route", "show").StdOut;
-
-    /// <summary>Node i's subnet, from FLANNEL_SUBNET (its .1 address with the prefix length).</summary>
-    private Ipv4Prefix SubnetOf(int i)
-    {
-        var line = File.ReadAllLines(_lab.Layout.SubnetFile(i)).Single(l => l.StartsWith("FLANNEL_SUBNET=", StringComparison.Ordinal));
-        var parts = line[15..].Split('/');
-        int length = int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
-        return new Ipv4Prefix(new Ipv4Address(Ipv4Address.Parse(parts[0]).Value & Ipv4Prefix.MaskOf(length)), length);
-    }
-
-    private string LeasePath(Ipv4Prefix subnet) => Path.Combine(_lab.Layout.LeaseDir, "subnets", subnet.ToString().Replace('/', '-'));
-
-    private static void Sh(string ns, string command)
-    {
-        var r = LabTesting.InNs(ns, command.Split(' '));
-        Assert.That(r.ExitCode, Is.Zero, $"{command}: {r.StdErr}");
-    }
-
-    private bool LogHas(int i, string text) => _lab.TailLog(i, 400).Contains(text, StringComparison.Ordinal);
+    private bool LogHas(int i, string text) => Lab.TailLog(i, 400).Contains(text, StringComparison.Ordinal);
 
     [Test]
     public void OursToOurs_RoutesOnly_TcpWorks_RouteGoesWithTheLease()
     {
-        _lab.Up(LabTesting.Options(nodes: 2) with { Backend = "host-gw" });
+        Lab.Up(LabTesting.Options(nodes: 2) with { Backend = "host-gw" });
         var s1 = SubnetOf(1);
         var s2 = SubnetOf(2);
         var lease = JsonNode.Parse(File.ReadAllText(LeasePath(s1)))!;
         Assert.That(lease.ToJsonString(), Is.EqualTo("{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null,\"BackendType\":\"host-gw\"}"), "flanneld's host-gw lease");
-        var env = File.ReadAllText(_lab.Layout.SubnetFile(1));
+        var env = File.ReadAllText(Lab.Layout.SubnetFile(1));
         Assert.That(env, Does.Contain("FLANNEL_MTU=1500"), "MTU = the external interface's");
         Assert.That(Routes(1), Does.Contain($"{s2} via 198.18.0.2 dev eth0"));
         Assert.That(Routes(2), Does.Contain($"{s1} via 198.18.0.1 dev eth0"));
         Assert.That(LabTesting.InNs(Node(1), "ip", "-o", "link", "show").StdOut, Does.Not.Contain("flannel"), "no TUN");
 
-        Assert.That(LabTesting.Ping(Pod(1), _lab.PodAddress(2), count: 3), Is.True);
-        Assert.That(LabTesting.Ping(Pod(2), _lab.PodAddress(1), size: 1472), Is.True, "a full 1500-byte packet, DF set");
+        Assert.That(LabTesting.Ping(Pod(1), Lab.PodAddress(2), count: 3), Is.True);
+        Assert.That(LabTesting.Ping(Pod(2), Lab.PodAddress(1), size: 1472), Is.True, "a full 1500-byte packet, DF set");
         foreach (bool reverse in new[] { false, true })
         {
-            var tcp = LabTesting.Iperf(Pod(1), Pod(2), _lab.PodAddress(2), reverse: reverse);
+            var tcp = LabTesting.Iperf(Pod(1), Pod(2), Lab.PodAddress(2), reverse: reverse);
             TestContext.Out.WriteLine($"TCP ours{(reverse ? "<-" : "->")}ours host-gw: {tcp["sum_received"]!["bits_per_second"]!.GetValue<double>() / 1e6:0} Mbit/s");
             Assert.That(tcp["sum_received"]!["bytes"]!.GetValue<double>(), Is.GreaterThan(1_000_000));
         }
 
         // Node 2 goes away and its lease with it: node 1 deletes the route.
-        _lab.StopDaemon(2);
+        Lab.StopDaemon(2);
         File.Delete(LeasePath(s2));
         File.Delete(LeasePath(s2) + ".meta");
         var gone = LabTesting.Poll(() => !Routes(1).Contains(s2.ToString(), StringComparison.Ordinal), TimeSpan.FromSeconds(15));
@@ -95,22 +52,22 @@ public class HostGwTests
     public void OursAndAHandProgrammedFlanneldHostGwNode_BothWays()
     {
         var options = LabTesting.Options(nodes: 2) with { Backend = "host-gw", StartDaemons = false };
-        _lab.Up(options);
+        Lab.Up(options);
         // Node 2 is "a real flanneld host-gw node": its lease as flanneld stores it (static: no .meta), and the route
         // flanneld's routeAdd installs for our lease.
         var s2 = Ipv4Prefix.Parse("10.244.2.0/24");
         File.WriteAllText(LeasePath(s2), "{\"PublicIP\":\"198.18.0.2\",\"PublicIPv6\":null,\"BackendType\":\"host-gw\"}");
-        _lab.StartDaemon(1, options with { StartDaemons = true });
+        Lab.StartDaemon(1, options with { StartDaemons = true });
         var s1 = SubnetOf(1);
         Sh(Node(2), $"ip route add {s1} via 198.18.0.1 dev eth0");
-        File.WriteAllText(_lab.Layout.SubnetFile(2), "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.2.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n");
-        _lab.AttachPod(1);
-        _lab.AttachPod(2);
+        File.WriteAllText(Lab.Layout.SubnetFile(2), "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.2.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n");
+        Lab.AttachPod(1);
+        Lab.AttachPod(2);
 
-        Assert.That(LabTesting.Poll(() => LabTesting.Ping(Pod(1), _lab.PodAddress(2), timeoutSeconds: 0.5), TimeSpan.FromSeconds(10)), Is.Not.Null, "our pod -> flanneld pod");
-        Assert.That(LabTesting.Ping(Pod(2), _lab.PodAddress(1), count: 3), Is.True, "flanneld pod -> our pod");
+        Assert.That(LabTesting.Poll(() => LabTesting.Ping(Pod(1), Lab.PodAddress(2), timeoutSeconds: 0.5), TimeSpan.FromSeconds(10)), Is.Not.Null, "our pod -> flanneld pod");
+        Assert.That(LabTesting.Ping(Pod(2), Lab.PodAddress(1), count: 3), Is.True, "flanneld pod -> our pod");
         Assert.That(Routes(1), Does.Contain($"{s2} via 198.18.0.2 dev eth0"));
-        var tcp = LabTesting.Iperf(Pod(2), Pod(1), _lab.PodAddress(1));
+        var tcp = LabTesting.Iperf(Pod(2), Pod(1), Lab.PodAddress(1));
         Assert.That(tcp["sum_received"]!["bytes"]!.GetValue<double>(), Is.GreaterThan(1_000_000));
     }
 
@@ -118,7 +75,7 @@ public class HostGwTests
     public void OtherTypesIgnored_OffLinkPeerLoggedAndRetried_DeletedRouteRestored()
     {
         var options = LabTesting.Options(nodes: 1) with { Backend = "host-gw" };
-        _lab.Up(options);
+        Lab.Up(options);
         var vxlan = Ipv4Prefix.Parse("10.244.3.0/24");
         var offLink = Ipv4Prefix.Parse("10.244.4.0/24");
         var onLink = Ipv4Prefix.Parse("10.244.5.0/24");
@@ -130,7 +87,7 @@ public class HostGwTests
         Assert.That(LabTesting.Poll(() => LogHas(1, "Ignoring non-host-gw subnet: type=vxlan"), TimeSpan.FromSeconds(5)), Is.Not.Null, "flanneld's line for another type");
         Assert.That(LabTesting.Poll(() => LogHas(1, $"Error adding route to {offLink} via 198.19.5.5 dev eth0"), TimeSpan.FromSeconds(5)), Is.Not.Null, "flanneld's line for an off-link peer");
         Assert.That(Routes(1), Does.Not.Contain(vxlan.ToString()).And.Not.Contain(offLink.ToString()));
-        Assert.That(_lab.DaemonPids(1), Is.Not.Empty, "the daemon goes on");
+        Assert.That(Lab.DaemonPids(1), Is.Not.Empty, "the daemon goes on");
 
         // The peer becomes on-link (an address on its network appears on eth0): the remembered route goes in at once.
         Sh(Node(1), "ip addr add 198.19.5.1/24 dev eth0");
@@ -160,12 +117,12 @@ public class HostGwTests
     public void PublicIpOtherThanTheInterfaceAddress_RefusesToStart()
     {
         var options = LabTesting.Options(nodes: 1) with { Backend = "host-gw", StartDaemons = false };
-        _lab.Up(options);
-        var r = LabTesting.InNs(Node(1), [.. options.DataplaneCommand!, "run", "--lease-dir", _lab.Layout.LeaseDir, "--iface", "eth0",
-            "--public-ip", "198.18.7.7", "--subnet-file", _lab.Layout.SubnetFile(1)]);
+        Lab.Up(options);
+        var r = LabTesting.InNs(Node(1), [.. options.DataplaneCommand!, "run", "--lease-dir", Lab.Layout.LeaseDir, "--iface", "eth0",
+            "--public-ip", "198.18.7.7", "--subnet-file", Lab.Layout.SubnetFile(1)]);
         TestContext.Out.WriteLine(r.StdErr);
         Assert.That(r.ExitCode, Is.EqualTo(1));
         Assert.That(r.StdErr + r.StdOut, Does.Contain("not supported by host-gw backend"));
-        Assert.That(Directory.GetFiles(Path.Combine(_lab.Layout.LeaseDir, "subnets")).Where(f => !f.EndsWith("/.lock", StringComparison.Ordinal)), Is.Empty, "no lease taken");
+        Assert.That(Directory.GetFiles(Path.Combine(Lab.Layout.LeaseDir, "subnets")).Where(f => !f.EndsWith("/.lock", StringComparison.Ordinal)), Is.Empty, "no lease taken");
     }
 }
