@@ -51,6 +51,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
     private volatile bool _stopping;
     private VxlanArpResponder? _arp;
     private Backends.DirectPeerRoutes? _direct;
+    private Backends.SecondaryBackend? _secondary;
 
     private readonly IoMode _io;
     private readonly OffloadOptions _offloads;
@@ -148,8 +149,9 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
 
             var binding = new UnderlayBinding(encapsulation, _udp);
             _poller = _io is IoMode.PerPacket or IoMode.Batch ? new DevicePoller(tun, _udp) : null;
+            _secondary = Backends.SecondaryBackends.Create(context, _udp, tun, _table, _checkPeers, _drops, OnStranger, SetTunMtu, _logger, Fatal);
             _engine = new DataplaneEngine(tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port,
-                singleThread: _poller);
+                singleThread: _poller, sendOnly: [_secondary.SendBinding]);
             _engine.Faulted += ex =>
             {
                 _logger.LogCritical(ex, "data path thread failed");
@@ -175,8 +177,10 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
     /// <inheritdoc/>
     public void Apply(ReadOnlySpan<RouteUpdate> batch)
     {
+        _secondary?.BeforeApply(batch);
         _table.Apply(batch);
         _direct?.Apply(batch);
+        _secondary?.AfterApply(_table);
         var peers = new HashSet<Ipv4Address>();
         foreach (var (_, hop) in _table.GetRoutes())
             peers.Add(hop.Endpoint.Address);
@@ -213,6 +217,8 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
         _watchdog = null;
         _direct?.Dispose(); // the direct routes stay in the kernel, as flanneld leaves them
         _direct = null;
+        _secondary?.Dispose();
+        _secondary = null;
         _poller?.Dispose();
         _poller = null;
         _device?.Dispose(); // non-persistent: the kernel deletes the TUN and, with it, its address and route
@@ -270,6 +276,12 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
                 return new Backends.HostGwDataPath();
             return new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers, options.Io, options.Offloads);
         }
+    }
+
+    private void SetTunMtu(int mtu)
+    {
+        if (_device is { } device)
+            device.Rtnl.SetMtu(device.LinkIndex, mtu);
     }
 
     private void OnStranger(UnderlayEndpoint source) =>
