@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Control.Lab;
+using Dataplane.Packets;
 
 namespace Control.Tests.Lab;
 
@@ -26,9 +26,12 @@ public class PerPeerEncapsulationTests : LabTestBase
     [Test]
     public void UdpNodeAndVxlanNode_EachSendsThePeersFormat_ExtraSocketOnlyWhileNeeded_PmtudForTheSmallerFormat()
     {
-        var options = LabTesting.Options(nodes: 2) with { StartDaemons = false };
+        // Node 3 runs no daemon: it holds a vxlan lease, so it is a peer, but not one that may speak flannel-udp.
+        var options = LabTesting.Options(nodes: 3) with { StartDaemons = false };
         Lab.Up(options);
         File.Delete(Path.Combine(Lab.Layout.LeaseDir, "config")); // each node reads its own --net-config-path
+        File.WriteAllText(LeasePath(Ipv4Prefix.Parse("10.244.250.0/24")),
+            "{\"PublicIP\":\"198.18.0.3\",\"PublicIPv6\":null,\"BackendType\":\"vxlan\",\"BackendData\":{\"VNI\":1,\"VtepMAC\":\"0a:bb:00:00:00:03\"}}");
         Lab.StartDaemon(1, options with { DaemonArgs = ["--net-config-path", ConfigFile("udp")] });
         Lab.StartDaemon(2, options with { DaemonArgs = ["--net-config-path", ConfigFile("vxlan")] });
         Lab.AttachPod(1);
@@ -80,11 +83,27 @@ public class PerPeerEncapsulationTests : LabTestBase
             Assert.That(frames[0].Extract<PacketDotNet.UdpPacket>().PayloadData, Has.Length.EqualTo(1472));
         }
 
+        // The stranger check is per port: node 3 (a vxlan lease) sending flannel-udp to node 2's 8285 is a stranger there.
+        Dataplane.Tun.NetworkNamespace.Run(Node(3), () =>
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+            socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("198.18.0.3"), 0));
+            var inner = new byte[28];
+            Ipv4Header.Write(inner, new Ipv4HeaderFields(0, 28, 1, false, 64, IpProtocol.Udp, Ipv4Address.Parse("10.244.250.5"), Ipv4Address.Parse(b)));
+            for (int k = 0; k < 3; k++)
+                socket.SendTo(inner, new System.Net.IPEndPoint(System.Net.IPAddress.Parse("198.18.0.2"), 8285));
+        });
+
         // The udp peer goes: node 2 closes its 8285 socket and its TUN returns to 1450.
         Lab.StopDaemon(1);
         File.Delete(LeasePath(s1));
         File.Delete(LeasePath(s1) + ".meta");
         Assert.That(LabTesting.Poll(() => !UdpSockets(2).Contains(":8285", StringComparison.Ordinal), TimeSpan.FromSeconds(15)), Is.Not.Null, UdpSockets(2));
         Assert.That(Mtu(2, "flannel.1"), Is.EqualTo("1450"));
+        Lab.StopDaemon(2);
+        var counters = Lab.TailLog(2, 30).Split('\n').Last(l => l.Contains("Data path stopped", StringComparison.Ordinal));
+        TestContext.Out.WriteLine(counters);
+        Assert.That(counters, Does.Match("UnknownSource=[3-9]"), "node 3's flannel-udp datagrams dropped at the 8285 port");
+        Assert.That(Lab.TailLog(2, 60), Does.Contain("Dropping datagrams from 198.18.0.3"));
     }
 }
