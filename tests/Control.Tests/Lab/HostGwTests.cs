@@ -74,14 +74,16 @@ public class HostGwTests : LabTestBase
     [Test]
     public void OtherTypesIgnored_OffLinkPeerLoggedAndRetried_DeletedRouteRestored()
     {
-        var options = LabTesting.Options(nodes: 1) with { Backend = "host-gw" };
+        var options = LabTesting.Options(nodes: 1) with { Backend = "host-gw", StartDaemons = false };
         Lab.Up(options);
-        var vxlan = Ipv4Prefix.Parse("10.244.3.0/24");
-        var offLink = Ipv4Prefix.Parse("10.244.4.0/24");
-        var onLink = Ipv4Prefix.Parse("10.244.5.0/24");
+        var vxlan = Ipv4Prefix.Parse("10.244.251.0/24");
+        var offLink = Ipv4Prefix.Parse("10.244.252.0/24");
+        var onLink = Ipv4Prefix.Parse("10.244.253.0/24");
+        // Written before the daemon starts, so its own lease is allocated elsewhere.
         File.WriteAllText(LeasePath(vxlan), "{\"PublicIP\":\"198.18.0.3\",\"PublicIPv6\":null,\"BackendType\":\"vxlan\",\"BackendData\":{\"VNI\":1,\"VtepMAC\":\"0a:bb:00:00:00:03\"}}");
         File.WriteAllText(LeasePath(offLink), "{\"PublicIP\":\"198.19.5.5\",\"PublicIPv6\":null,\"BackendType\":\"host-gw\"}");
         File.WriteAllText(LeasePath(onLink), "{\"PublicIP\":\"198.18.0.5\",\"PublicIPv6\":null,\"BackendType\":\"host-gw\"}");
+        Lab.StartDaemon(1, options with { StartDaemons = true });
 
         Assert.That(LabTesting.Poll(() => Routes(1).Contains($"{onLink} via 198.18.0.5 dev eth0", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), Is.Not.Null);
         Assert.That(LabTesting.Poll(() => LogHas(1, "Ignoring non-host-gw subnet: type=vxlan"), TimeSpan.FromSeconds(5)), Is.Not.Null, "flanneld's line for another type");
@@ -111,6 +113,28 @@ public class HostGwTests : LabTestBase
         // A lease that changes to another type loses its route.
         File.WriteAllText(LeasePath(onLink), "{\"PublicIP\":\"198.18.0.5\",\"PublicIPv6\":null}");
         Assert.That(LabTesting.Poll(() => !Routes(1).Contains(onLink.ToString(), StringComparison.Ordinal), TimeSpan.FromSeconds(10)), Is.Not.Null);
+    }
+
+    [Test]
+    public void AVxlanNodeOfOurs_RoutesToAnOnLinkHostGwPeer_AndTheHostGwNodeIgnoresIt()
+    {
+        var options = LabTesting.Options(nodes: 2) with { StartDaemons = false };
+        Lab.Up(options);
+        File.Delete(Path.Combine(Lab.Layout.LeaseDir, "config"));
+        string Config(string backend)
+        {
+            var path = Path.Combine(Lab.Layout.Root, $"net-conf-{backend}.json");
+            File.WriteAllText(path, $"{{\"Network\":\"10.244.0.0/16\",\"Backend\":{{\"Type\":\"{backend}\"}}}}\n");
+            return path;
+        }
+        Lab.StartDaemon(1, options with { DaemonArgs = ["--net-config-path", Config("vxlan")] });
+        Lab.StartDaemon(2, options with { DaemonArgs = ["--net-config-path", Config("host-gw")] });
+        var s1 = SubnetOf(1);
+        var s2 = SubnetOf(2);
+        Assert.That(LabTesting.Poll(() => Routes(1).Contains($"{s2} via 198.18.0.2 dev eth0", StringComparison.Ordinal), TimeSpan.FromSeconds(10)), Is.Not.Null,
+            "per-peer: the vxlan node serves the host-gw peer with its route");
+        Assert.That(LabTesting.Poll(() => LogHas(2, "Ignoring non-host-gw subnet: type=vxlan"), TimeSpan.FromSeconds(10)), Is.Not.Null);
+        Assert.That(Routes(2), Does.Not.Contain(s1.ToString()), "the host-gw node ignores the vxlan lease, as flanneld's");
     }
 
     [Test]
