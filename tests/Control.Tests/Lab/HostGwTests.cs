@@ -18,9 +18,12 @@ public class HostGwTests : LabTestBase
     [Test]
     public void OursToOurs_RoutesOnly_TcpWorks_RouteGoesWithTheLease()
     {
-        Lab.Up(LabTesting.Options(nodes: 2) with { Backend = "host-gw" });
+        Lab.Up(LabTesting.Options(nodes: 2, ipMasq: true) with { Backend = "host-gw" });
         var s1 = SubnetOf(1);
         var s2 = SubnetOf(2);
+        var nat = LabTesting.InNs(Node(1), "iptables", "-t", "nat", "-S").StdOut;
+        Assert.That(nat, Does.Contain("-A POSTROUTING -m comment --comment \"flanneld masq\" -j FLANNEL-POSTRTG"), "--ip-masq as for the other backends");
+        Assert.That(File.ReadAllText(Lab.Layout.SubnetFile(1)), Does.Contain("FLANNEL_IPMASQ=true"));
         var lease = JsonNode.Parse(File.ReadAllText(LeasePath(s1)))!;
         Assert.That(lease.ToJsonString(), Is.EqualTo("{\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null,\"BackendType\":\"host-gw\"}"), "flanneld's host-gw lease");
         var env = File.ReadAllText(Lab.Layout.SubnetFile(1));
