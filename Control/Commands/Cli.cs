@@ -15,7 +15,7 @@ internal static class Cli
     /// <summary>Runs the command line; returns the process exit code.</summary>
     public static int Run(string[] args, CliContext context)
     {
-        var root = new RootCommand("dataplane: a userspace overlay dataplane that takes flanneld's place (udp and vxlan backends).");
+        var root = new RootCommand("dataplane: a userspace overlay dataplane that takes flanneld's place (udp, vxlan and host-gw backends).");
         foreach (var verb in Verbs)
             root.Subcommands.Add(verb.Build(context));
 

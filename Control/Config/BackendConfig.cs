@@ -5,7 +5,7 @@ namespace Control.Config;
 /// udp <c>Port</c> 8285 (pkg/backend/udp), vxlan <c>Port</c> 8472 (the kernel default flannel keeps when 0)
 /// and <c>VNI</c> 1 (pkg/backend/vxlan <c>VXLANConfig</c>).
 /// </summary>
-/// <param name="Type">udp or vxlan.</param>
+/// <param name="Type">udp, vxlan or host-gw.</param>
 /// <param name="Port">UDP port of the backend.</param>
 /// <param name="Vni">VXLAN network identifier (vxlan only; 1 otherwise).</param>
 /// <param name="Mtu">Backend.MTU: replaces the external interface MTU in the FLANNEL_MTU formula; null when absent.</param>
