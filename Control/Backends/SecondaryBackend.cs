@@ -23,7 +23,8 @@ namespace Control.Backends;
 /// stranger check: this socket accepts only the PublicIPs of leases of its kind; the main socket keeps accepting every
 /// leased peer.</para>
 /// <para>Threading: <see cref="BeforeApply"/>/<see cref="AfterApply"/>/<see cref="Dispose"/> run on the daemon's watch
-/// loop (the data path's Apply). The outbound pump sends through <see cref="SendBinding"/> from its own thread; the
+/// loop (the data path's Apply), the end of a hold (<see cref="HoldOpenAfterBackendChange"/>) on a timer; one lock
+/// serialises opening and closing. The outbound pump sends through <see cref="SendBinding"/> from its own thread; the
 /// socket's receive side runs an <see cref="InboundPump"/> on a thread of its own (the single-thread engine's poller
 /// waits on the TUN and the main socket only), writing to the shared TUN as the engine's inbound pump does (one write
 /// per packet). Closing detaches the socket from the sender first and waits until no send is inside it, then cancels
@@ -51,6 +52,11 @@ internal sealed class SecondaryBackend : IDisposable
     private Thread? _receiver;
     private string? _openFailure;
     private volatile bool _closing;
+    private long _holdUntil;
+    private readonly Lock _gate = new();
+    private HashSet<Ipv4Address> _ofKind = [];
+    private Timer? _holdTimer;
+    private bool _disposed;
 
     /// <summary>Creates the (closed) secondary backend of <paramref name="kind"/>.</summary>
     public SecondaryBackend(EncapsulationKind kind, IEncapsulation encapsulation, UdpUnderlayOptions socket, ITunDevice tun, PeerFilter peers,
@@ -88,22 +94,64 @@ internal sealed class SecondaryBackend : IDisposable
         {
             if (u.Kind == RouteUpdateKind.Upsert && u.NextHop.Encapsulation == _kind)
             {
-                Open();
+                lock (_gate)
+                    Open();
                 return;
             }
+        }
+    }
+
+    /// <summary>
+    /// Our backend changed from this format at this start (our lease said so before): peers that have not seen the new
+    /// lease yet keep sending this format to its port. Keeps the socket open, accepting every leased peer, for
+    /// <paramref name="grace"/> (checked on the next lease event after it: a socket open a little longer costs nothing).
+    /// </summary>
+    public void HoldOpenAfterBackendChange(TimeSpan grace)
+    {
+        lock (_gate)
+        {
+            _holdUntil = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(grace.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+            Open();
+            if (!IsOpen)
+                return;
+            _logger.LogInformation("Our lease said {Kind} before this start: keeping that socket open for {Grace} s for peers that have not seen our new lease yet",
+                _kind, (int)grace.TotalSeconds);
+            // When the grace ends: back to this format's peers only, and closed if there are none.
+            _holdTimer = new Timer(_ => EndHold(), null, grace + TimeSpan.FromMilliseconds(100), Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void EndHold()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+                return;
+            _peers.Replace(_ofKind);
+            if (_ofKind.Count == 0 && IsOpen)
+                Close();
         }
     }
 
     /// <summary>After the table changed: this port's allowed senders, and closes the socket when no peer of the format is left.</summary>
     public void AfterApply(ForwardingTable table)
     {
-        var peers = new HashSet<Ipv4Address>();
+        var all = new HashSet<Ipv4Address>();
+        var ofKind = new HashSet<Ipv4Address>();
         foreach (var (_, hop) in table.GetRoutes())
+        {
+            all.Add(hop.Endpoint.Address);
             if (hop.Encapsulation == _kind)
-                peers.Add(hop.Endpoint.Address);
-        _peers.Replace(peers);
-        if (peers.Count == 0 && IsOpen)
-            Close();
+                ofKind.Add(hop.Endpoint.Address);
+        }
+        lock (_gate)
+        {
+            bool holding = System.Diagnostics.Stopwatch.GetTimestamp() < _holdUntil;
+            _ofKind = ofKind;
+            _peers.Replace(holding ? all : ofKind);
+            if (ofKind.Count == 0 && !holding && IsOpen)
+                Close();
+        }
     }
 
     private void Open()
@@ -166,7 +214,15 @@ internal sealed class SecondaryBackend : IDisposable
     }
 
     /// <summary>Closes the socket if open.</summary>
-    public void Dispose() => Close();
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _disposed = true;
+            _holdTimer?.Dispose();
+            Close();
+        }
+    }
 
     /// <summary>
     /// The send side of the secondary socket as the outbound pump sees it: fixed batch size, the socket attached or not.

@@ -80,9 +80,13 @@ internal sealed class NodeDaemon
         var previous = SubnetEnvFile.ReadPreviousSubnet(_options.SubnetFile);
         MacAddress? vtepMac = null;
         LeaseAttributes attributes;
+        // What our lease said before this start: after a backend change, peers keep sending in the old format until they
+        // see the new lease (per-peer encapsulation keeps that format's socket open meanwhile, SecondaryBackend).
+        var stored = await registry.ListAsync(cancellationToken).ConfigureAwait(false);
+        string? previousType = stored.FindByPublicIp(iface.ExtAddr) is { } ownBefore ? ownBefore.Attributes.BackendType ?? "" : null;
         if (config.Backend.Type == BackendType.Vxlan)
         {
-            vtepMac = StoredVtepMac(await registry.ListAsync(cancellationToken).ConfigureAwait(false), iface.ExtAddr) ?? MacAddress.NewRandomLocal();
+            vtepMac = StoredVtepMac(stored, iface.ExtAddr) ?? MacAddress.NewRandomLocal();
             attributes = LeaseAttributes.ForVxlan(iface.ExtAddr, config.Backend.Vni, vtepMac.Value);
         }
         else if (config.Backend.Type == BackendType.HostGw)
@@ -100,7 +104,7 @@ internal sealed class NodeDaemon
 
         var lease = await new LeaseAcquirer(registry, _logger)
             .AcquireAsync(config, attributes, previous, _options.LeaseTtl, cancellationToken).ConfigureAwait(false);
-        return new NodeSetup(registry, iface, config, lease, mtu, vtepMac);
+        return new NodeSetup(registry, iface, config, lease, mtu, vtepMac) { PreviousBackendType = previousType };
     }
 
     private void WriteSubnetFile(NodeSetup setup)
@@ -131,7 +135,10 @@ internal sealed class NodeDaemon
         // iptables belong to the control plane, as flanneld's trafficmngr: the data path is created with its iptables
         // flags off, so however it is implemented it cannot install (or remove on stop) rules the daemon manages.
         var dataPath = _dataPaths.Create(setup.Config.Backend, _options with { IpMasq = false, ForwardRules = false });
-        var context = new DataPathContext(setup.Interface, setup.Config, setup.Lease, setup.OverlayMtu, setup.VtepMac, _options.Io, _loggers);
+        var context = new DataPathContext(setup.Interface, setup.Config, setup.Lease, setup.OverlayMtu, setup.VtepMac, _options.Io, _loggers)
+        {
+            PreviousBackendType = setup.PreviousBackendType,
+        };
         await dataPath.StartAsync(context, shutdown).ConfigureAwait(false);
         running = dataPath;
         // flanneld's order once the device is up: iptables rules, then subnet.env.

@@ -150,6 +150,8 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics
             var binding = new UnderlayBinding(encapsulation, _udp);
             _poller = _io is IoMode.PerPacket or IoMode.Batch ? new DevicePoller(tun, _udp) : null;
             _secondary = Backends.SecondaryBackends.Create(context, _udp, tun, _table, _checkPeers, _drops, OnStranger, SetTunMtu, _logger, Fatal);
+            if (context.PreviousBackendType is { } before && before == (vxlan ? "" : "vxlan"))
+                _secondary.HoldOpenAfterBackendChange(TimeSpan.FromSeconds(10)); // peers see a new lease within ~1 s (one watch event)
             _engine = new DataplaneEngine(tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port,
                 singleThread: _poller, sendOnly: [_secondary.SendBinding]);
             _engine.Faulted += ex =>
