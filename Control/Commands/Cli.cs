@@ -23,7 +23,7 @@ internal sealed class Cli(string program, string description, IReadOnlyList<IVer
 
     /// <summary>The <c>dataplane</c> command line.</summary>
     public static Cli Dataplane { get; } = new("dataplane",
-        "dataplane: a userspace overlay dataplane that takes flanneld's place (udp and vxlan backends).", Verbs, "run");
+        "dataplane: a userspace overlay dataplane that takes flanneld's place (udp, vxlan and host-gw backends).", Verbs, "run");
 
     /// <summary>Runs the <c>dataplane</c> command line; returns the process exit code.</summary>
     public static int Run(string[] args, CliContext context) => Dataplane.Execute(args, context);

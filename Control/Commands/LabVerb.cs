@@ -17,7 +17,7 @@ internal sealed class LabVerb : IVerb
     public IReadOnlyList<FlagSpec> Flags { get; } =
     [
         new("nodes", FlagKind.Value, "number of nodes, each with one pod (default 2)", "N"),
-        new("backend", FlagKind.Value, "backend written to the lease store's config: udp (default) or vxlan", "TYPE"),
+        new("backend", FlagKind.Value, "backend written to the lease store's config: udp (default), vxlan or host-gw", "TYPE"),
         new("ip-masq", FlagKind.Bool, "run the daemons with --ip-masq"),
         new("store", FlagKind.Value, "lease store: dir (default, the embedded store) or etcd (one etcd member in the underlay namespace; the daemons get flanneld's --etcd-endpoints/--etcd-prefix)", "STORE"),
         new("state-dir", FlagKind.Value, "where the lab keeps leases, subnet files and logs (default /run/dataplane-lab, suffixed by DATAPLANE_LAB_PREFIX when set)", "DIR"),

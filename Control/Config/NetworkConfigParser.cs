@@ -21,7 +21,7 @@ namespace Control.Config;
 internal static class NetworkConfigParser
 {
     private static readonly string[] OtherFlannelBackends =
-        ["host-gw", "wireguard", "ipip", "ipsec", "alloc", "extension", "aws-vpc", "gce", "ali-vpc", "tencent-vpc"];
+        ["wireguard", "ipip", "ipsec", "alloc", "extension", "aws-vpc", "gce", "ali-vpc", "tencent-vpc"];
 
     // The keys of flannel's subnet.Config (pkg/subnet/config.go; ../shared/reference/flannel.md §3). The IPv6 ones are
     // known but only read with EnableIPv6=true, which is refused below, so with IPv6 off they are ignored, as flanneld
@@ -134,14 +134,15 @@ internal static class NetworkConfigParser
             throw Fail(source, $"error decoding Backend property of config: expected an object, got {Describe(be.ValueKind)}");
         var typeText = GetString(be, "Type", source, "Backend.");
         if (string.IsNullOrEmpty(typeText))
-            throw Fail(source, "Backend.Type is missing or empty (flannel: unknown backend type); use \"udp\" or \"vxlan\"");
+            throw Fail(source, "Backend.Type is missing or empty (flannel: unknown backend type); use \"udp\", \"vxlan\" or \"host-gw\"");
         var type = typeText.ToLowerInvariant() switch
         {
             "udp" => BackendType.Udp,
             "vxlan" => BackendType.Vxlan,
+            "host-gw" => BackendType.HostGw,
             var other when OtherFlannelBackends.Contains(other) =>
-                throw Fail(source, $"backend type \"{typeText}\" is not supported: this dataplane speaks udp and vxlan"),
-            _ => throw Fail(source, $"unknown backend type \"{typeText}\": use \"udp\" or \"vxlan\""),
+                throw Fail(source, $"backend type \"{typeText}\" is not supported: this dataplane speaks udp, vxlan and host-gw"),
+            _ => throw Fail(source, $"unknown backend type \"{typeText}\": use \"udp\", \"vxlan\" or \"host-gw\""),
         };
         long? port = GetUInt(be, "Port", source, "Backend.");
         if (port > ushort.MaxValue)
@@ -154,12 +155,14 @@ internal static class NetworkConfigParser
         long? mtu = GetUInt(be, "MTU", source, "Backend.");
         var result = new BackendConfig(
             type,
-            port is null or 0 ? (type == BackendType.Udp ? BackendConfig.DefaultUdpPort : BackendConfig.DefaultVxlanPort) : (ushort)port.Value,
+            port is null or 0 ? type switch { BackendType.Udp => BackendConfig.DefaultUdpPort, BackendType.Vxlan => BackendConfig.DefaultVxlanPort, _ => (ushort)0 } : (ushort)port.Value,
             (uint)(vni ?? 1),
             mtu is null or 0 ? null : (int)Math.Min(mtu.Value, int.MaxValue));
         if (result.Mtu is int m && (m < 68 + result.Overhead || m > 65535))
             throw Fail(source, $"Backend.MTU {m} is out of range ({68 + result.Overhead}..65535 for {result.TypeName})");
-        foreach (var unsupported in new[] { "DirectRouting", "GBP", "Learning", "MacPrefix" })
+        if (type == BackendType.Vxlan && GetBool(be, "DirectRouting", source) == true)
+            result = result with { DirectRouting = true };
+        foreach (var unsupported in new[] { "GBP", "Learning", "MacPrefix" })
         {
             if (type == BackendType.Vxlan && TryGet(be, unsupported, out var v) && v.ValueKind is not (JsonValueKind.False or JsonValueKind.Null))
                 throw Fail(source, $"Backend.{unsupported} is not supported yet");

@@ -21,4 +21,8 @@ internal sealed record DataPathContext(
     int OverlayMtu,
     MacAddress? VtepMac,
     IoMode Io,
-    ILoggerFactory Loggers);
+    ILoggerFactory Loggers)
+{
+    /// <summary>The BackendType our lease carried before this start ("" for udp); null when we held no lease.</summary>
+    public string? PreviousBackendType { get; init; }
+}

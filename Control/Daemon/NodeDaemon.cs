@@ -81,10 +81,22 @@ internal sealed class NodeDaemon
         var previous = SubnetEnvFile.ReadPreviousSubnet(_options.SubnetFile);
         MacAddress? vtepMac = null;
         LeaseAttributes attributes;
+        // What our lease said before this start: after a backend change, peers keep sending in the old format until they
+        // see the new lease (per-peer encapsulation keeps that format's socket open meanwhile, SecondaryBackend).
+        var stored = await registry.ListAsync(cancellationToken).ConfigureAwait(false);
+        string? previousType = stored.FindByPublicIp(iface.ExtAddr) is { } ownBefore ? ownBefore.Attributes.BackendType ?? "" : null;
         if (config.Backend.Type == BackendType.Vxlan)
         {
-            vtepMac = StoredVtepMac(await registry.ListAsync(cancellationToken).ConfigureAwait(false), iface.ExtAddr) ?? MacAddress.NewRandomLocal();
+            vtepMac = StoredVtepMac(stored, iface.ExtAddr) ?? MacAddress.NewRandomLocal();
             attributes = LeaseAttributes.ForVxlan(iface.ExtAddr, config.Backend.Vni, vtepMac.Value);
+        }
+        else if (config.Backend.Type == BackendType.HostGw)
+        {
+            // pkg/backend/hostgw/hostgw.go New(): peers route to our PublicIP as a next hop on their link, so it must be
+            // the interface's own address.
+            if (iface.ExtAddr != iface.IfaceAddr)
+                throw new ControlException($"your PublicIP ({iface.ExtAddr}) differs from interface IP ({iface.IfaceAddr}), meaning that probably you're on a NAT, which is not supported by host-gw backend");
+            attributes = LeaseAttributes.ForHostGw(iface.ExtAddr);
         }
         else
         {
@@ -93,7 +105,7 @@ internal sealed class NodeDaemon
 
         var lease = await new LeaseAcquirer(registry, _logger)
             .AcquireAsync(config, attributes, previous, _options.LeaseTtl, cancellationToken).ConfigureAwait(false);
-        return new NodeSetup(registry, iface, config, lease, mtu, vtepMac);
+        return new NodeSetup(registry, iface, config, lease, mtu, vtepMac) { PreviousBackendType = previousType };
     }
 
     private void WriteSubnetFile(NodeSetup setup)
@@ -127,7 +139,10 @@ internal sealed class NodeDaemon
         // iptables belong to the control plane, as flanneld's trafficmngr: the data path is created with its iptables
         // flags off, so however it is implemented it cannot install (or remove on stop) rules the daemon manages.
         var dataPath = _dataPaths.Create(setup.Config.Backend, _options with { IpMasq = false, ForwardRules = false });
-        var context = new DataPathContext(setup.Interface, setup.Config, setup.Lease, setup.OverlayMtu, setup.VtepMac, _options.Io, _loggers);
+        var context = new DataPathContext(setup.Interface, setup.Config, setup.Lease, setup.OverlayMtu, setup.VtepMac, _options.Io, _loggers)
+        {
+            PreviousBackendType = setup.PreviousBackendType,
+        };
         info.Setup = setup;
         await dataPath.StartAsync(context, shutdown).ConfigureAwait(false);
         info.DataPath = dataPath;

@@ -12,4 +12,8 @@ namespace Control.Daemon;
 /// <param name="Lease">Our lease.</param>
 /// <param name="OverlayMtu">FLANNEL_MTU.</param>
 /// <param name="VtepMac">Our VTEP MAC (vxlan only).</param>
-internal sealed record NodeSetup(ISubnetRegistry Registry, ExternalInterface Interface, NetworkConfig Config, Lease Lease, int OverlayMtu, MacAddress? VtepMac);
+internal sealed record NodeSetup(ISubnetRegistry Registry, ExternalInterface Interface, NetworkConfig Config, Lease Lease, int OverlayMtu, MacAddress? VtepMac)
+{
+    /// <summary>The BackendType our lease carried before this start ("" for udp), or null when we held none: a changed backend.</summary>
+    public string? PreviousBackendType { get; init; }
+}

@@ -52,6 +52,8 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObserv
     private RouteWatchdog? _watchdog;
     private volatile bool _stopping;
     private VxlanArpResponder? _arp;
+    private Backends.DirectPeerRoutes? _direct;
+    private Backends.SecondaryBackend? _secondary;
 
     private readonly IoMode _io;
     private readonly OffloadOptions _offloads;
@@ -184,8 +186,11 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObserv
 
             var binding = new UnderlayBinding(encapsulation, _udp);
             _poller = _io is IoMode.PerPacket or IoMode.Batch ? new DevicePoller(tun, _udp) : null;
+            _secondary = Backends.SecondaryBackends.Create(context, _udp, tun, _table, _checkPeers, _drops, OnStranger, SetTunMtu, _logger, Fatal);
+            if (context.PreviousBackendType is { } before && before == (vxlan ? "" : "vxlan"))
+                _secondary.HoldOpenAfterBackendChange(TimeSpan.FromSeconds(10)); // peers see a new lease within ~1 s (one watch event)
             _engine = new DataplaneEngine(tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port,
-                singleThread: _poller, peerTraffic: _traffic);
+                singleThread: _poller, peerTraffic: _traffic, sendOnly: [_secondary.SendBinding]);
             _engine.Faulted += ex =>
             {
                 _logger.LogCritical(ex, "data path thread failed");
@@ -193,6 +198,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObserv
             };
             _engine.Start();
             _watchdog = new RouteWatchdog(_device, _guardRoute, Fatal, _logger);
+            _direct = new Backends.DirectPeerRoutes(context.Interface.Name, vxlan && config.Backend.DirectRouting, _logger, Fatal);
         }
         catch (PlatformException e)
         {
@@ -210,6 +216,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObserv
     /// <inheritdoc/>
     public void Apply(ReadOnlySpan<RouteUpdate> batch)
     {
+        _secondary?.BeforeApply(batch);
         // Each route carries its peer's counter slot, so the outbound pump counts per peer with no second lookup.
         var withSlots = batch.ToArray();
         for (int i = 0; i < withSlots.Length; i++)
@@ -219,6 +226,8 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObserv
         }
         _table.Apply(withSlots);
         Interlocked.Increment(ref _tableGeneration);
+        _direct?.Apply(batch);
+        _secondary?.AfterApply(_table);
         var peers = new HashSet<Ipv4Address>();
         foreach (var (_, hop) in _table.GetRoutes())
             peers.Add(hop.Endpoint.Address);
@@ -253,6 +262,10 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObserv
     {
         _watchdog?.Dispose();
         _watchdog = null;
+        _direct?.Dispose(); // the direct routes stay in the kernel, as flanneld leaves them
+        _direct = null;
+        _secondary?.Dispose();
+        _secondary = null;
         _poller?.Dispose();
         _poller = null;
         _device?.Dispose(); // non-persistent: the kernel deletes the TUN and, with it, its address and route
@@ -311,8 +324,16 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObserv
         {
             if (options.ControlOnly)
                 return new LoggingDataPath();
+            if (backend.Type == BackendType.HostGw)
+                return new Backends.HostGwDataPath();
             return new TunDataPath(options.GuardRoute, checkPeers: !options.AcceptUnknownPeers, options.Io, options.Offloads);
         }
+    }
+
+    private void SetTunMtu(int mtu)
+    {
+        if (_device is { } device)
+            device.Rtnl.SetMtu(device.LinkIndex, mtu);
     }
 
     private void OnStranger(UnderlayEndpoint source) =>
@@ -326,10 +347,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObserv
     /// </summary>
     private void Fatal(string message)
     {
-        if (_stopping)
-            return;
-        _logger.LogCritical("{Message}", message);
-        Console.Error.WriteLine($"dataplane: {message}");
-        Environment.Exit(ExitCodes.Failure);
+        if (!_stopping)
+            FatalExit.Exit(_logger, message);
     }
 }

@@ -33,8 +33,8 @@ internal sealed class Lab
     {
         if (options.Nodes is < 1 or > 200)
             throw new LabException($"--nodes must be 1..200, got {options.Nodes}");
-        if (options.Backend is not ("udp" or "vxlan"))
-            throw new LabException($"--backend must be udp or vxlan, got '{options.Backend}'");
+        if (options.Backend is not ("udp" or "vxlan" or "host-gw"))
+            throw new LabException($"--backend must be udp, vxlan or host-gw, got '{options.Backend}'");
         if (options.Store is not ("dir" or "etcd"))
             throw new LabException($"--store must be dir or etcd, got '{options.Store}'");
         Down();

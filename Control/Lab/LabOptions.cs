@@ -6,7 +6,7 @@ internal sealed record LabOptions
     /// <summary>Number of nodes (each with one pod), 1..200.</summary>
     public int Nodes { get; init; } = 2;
 
-    /// <summary>Backend type written to the lease store's config: "udp" or "vxlan".</summary>
+    /// <summary>Backend type written to the lease store's config: "udp", "vxlan" or "host-gw".</summary>
     public string Backend { get; init; } = "udp";
 
     /// <summary>

@@ -24,6 +24,18 @@ internal sealed record LeaseAttributes(Ipv4Address PublicIP, string? BackendType
     public static LeaseAttributes ForVxlan(Ipv4Address publicIp, uint vni, MacAddress vtepMac) =>
         new(publicIp, "vxlan", new VxlanBackendData(vni, vtepMac).ToJson());
 
+    /// <summary>
+    /// A host-gw node's attributes: <c>{"PublicIP":"…","PublicIPv6":null,"BackendType":"host-gw"}</c> (pkg/backend/hostgw:
+    /// <c>LeaseAttrs{BackendType: "host-gw", PublicIP: ExtAddr}</c>, no BackendData).
+    /// </summary>
+    public static LeaseAttributes ForHostGw(Ipv4Address publicIp) => new(publicIp, HostGwType);
+
+    /// <summary>flannel's BackendType string for host-gw leases.</summary>
+    public const string HostGwType = "host-gw";
+
+    /// <summary>True when the lease says host-gw (flannel's route_network.go compares the string exactly).</summary>
+    public bool IsHostGw => string.Equals(BackendType, HostGwType, StringComparison.Ordinal);
+
     /// <summary>True when the lease says vxlan (flannel compares the string exactly).</summary>
     public bool IsVxlan => string.Equals(BackendType, "vxlan", StringComparison.Ordinal);
 

@@ -12,10 +12,15 @@ namespace Control.Routing;
 /// <param name="UdpPort">Destination port for flannel-udp peers.</param>
 /// <param name="VxlanPort">Destination port for VXLAN peers.</param>
 /// <param name="LocalVni">VNI used for a vxlan peer whose lease carries none (pre-v0.11 leases).</param>
-internal sealed record PeerEncapsulation(ushort UdpPort, ushort VxlanPort, uint LocalVni)
+/// <param name="OnlyBackendType">When set, leases of any other BackendType are ignored (flanneld's host-gw,
+/// pkg/backend/route_network.go <c>handleSubnetEvents</c>: "Ignoring non-host-gw subnet: type=…").</param>
+internal sealed record PeerEncapsulation(ushort UdpPort, ushort VxlanPort, uint LocalVni, string? OnlyBackendType = null)
 {
     /// <summary>The policy for a node configured with <paramref name="backend"/>.</summary>
-    public static PeerEncapsulation For(BackendConfig backend) => backend.Type == BackendType.Udp
-        ? new(backend.Port, BackendConfig.DefaultVxlanPort, 1)
-        : new(BackendConfig.DefaultUdpPort, backend.Port, backend.Vni);
+    public static PeerEncapsulation For(BackendConfig backend) => backend.Type switch
+    {
+        BackendType.Udp => new(backend.Port, BackendConfig.DefaultVxlanPort, 1),
+        BackendType.Vxlan => new(BackendConfig.DefaultUdpPort, backend.Port, backend.Vni),
+        _ => new(BackendConfig.DefaultUdpPort, BackendConfig.DefaultVxlanPort, 1, Leases.LeaseAttributes.HostGwType),
+    };
 }

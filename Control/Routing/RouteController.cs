@@ -38,6 +38,15 @@ internal sealed class RouteController
         _batch.Clear();
         foreach (var e in events)
         {
+            if (_encapsulation.OnlyBackendType is { } only && !string.Equals(e.Lease.Attributes.BackendType, only, StringComparison.Ordinal))
+            {
+                // flanneld's host-gw ignores such leases outright (route_network.go); a lease that changed away from
+                // host-gw loses its route here (flanneld would keep the stale one until it restarts).
+                _logger.LogWarning("Ignoring non-{Only} subnet: type={Type}", only, e.Lease.Attributes.BackendType ?? "");
+                if (e.Kind == LeaseEventKind.Changed)
+                    _batch.Add(RouteUpdate.Remove(e.Lease.Subnet));
+                continue;
+            }
             if (e.Kind == LeaseEventKind.Removed)
             {
                 _batch.Add(RouteUpdate.Remove(e.Lease.Subnet));
@@ -67,6 +76,13 @@ internal sealed class RouteController
     public static bool TryMakeNextHop(LeaseAttributes attributes, PeerEncapsulation encapsulation, out NextHop hop, out string? error)
     {
         hop = default;
+        if (attributes.IsHostGw)
+        {
+            // host-gw: a kernel route `subnet via PublicIP` (pkg/backend/hostgw GetRoute); the port is meaningless.
+            hop = new NextHop(new UnderlayEndpoint(attributes.PublicIP, 0), EncapsulationKind.Routed);
+            error = null;
+            return true;
+        }
         if (!attributes.IsVxlan)
         {
             hop = new NextHop(new UnderlayEndpoint(attributes.PublicIP, encapsulation.UdpPort), EncapsulationKind.FlannelUdp);

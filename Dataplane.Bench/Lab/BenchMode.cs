@@ -25,7 +25,7 @@ internal sealed record BenchMode(
 }
 
 /// <summary>Our daemon: backend type written to the lease store's config, and the daemon's extra arguments.</summary>
-/// <param name="Backend">"udp" or "vxlan".</param>
+/// <param name="Backend">"udp", "vxlan" or "host-gw".</param>
 /// <param name="Arguments">E.g. ["--io", "per-packet"].</param>
 /// <param name="RequiredHelpText">Strings <c>dataplane run --help</c> must print for this mode to exist yet (a later issue may add it).</param>
 internal sealed record DaemonSpec(string Backend, IReadOnlyList<string> Arguments, IReadOnlyList<string> RequiredHelpText);

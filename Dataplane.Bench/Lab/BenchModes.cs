@@ -18,6 +18,8 @@ internal static class BenchModes
     [
         new("plain", "plain routing, no encapsulation (this machine's limit)", 0,
             Kernel: new(PlainRoutingNetwork.Apply, PlainRoutingNetwork.Remove)),
+        new("host-gw", "ours, host-gw backend: the daemon only programs kernel routes via the peers (flanneld's host-gw), no encapsulation; plain routing's numbers expected", 0,
+            Daemon: new("host-gw", [], []), OptIn: true),
         new("kernel-vxlan", "kernel VXLAN device programmed as flanneld programs flannel.1", 50,
             Kernel: new(KernelVxlanNetwork.Apply, KernelVxlanNetwork.Remove)),
         new(UdpBaseline, "ours, udp backend, one packet per syscall, one thread (flannel's loop: the flannel-equivalent baseline)", 28,
@@ -45,7 +47,9 @@ internal static class BenchModes
     ];
 
     /// <summary>
-    /// What <c>Dataplane.Bench bench</c> runs without <c>--modes</c>. The per-packet thread modes are opt-in: the
+    /// What <c>Dataplane.Bench bench</c> runs without <c>--modes</c>. host-gw is opt-in: its daemon carries no packet, so
+    /// the per-daemon metrics (CPU, context switches, syscalls per packet) are empty for it; machine-wide numbers compare
+    /// it with plain routing. The per-packet thread modes are opt-in: the
     /// 2026-11-25 run answered what a thread per direction buys, and at ~40 s per mode and repetition the ten
     /// default modes × 3 repetitions already take ~22 minutes.
     /// </summary>

@@ -128,6 +128,10 @@ internal sealed partial class LabBenchmark
                     lab.StopDaemon(i);
                     if (File.Exists(Layout.SubnetFile(i)))
                         File.Delete(Layout.SubnetFile(i));
+                    // host-gw leaves its peer routes in place on exit (as flanneld's): they would win over the next
+                    // mode's device route and carry its traffic unencapsulated.
+                    if (mode.Daemon?.Backend == "host-gw")
+                        LabShell.InNs(LabLayout.NodeNamespace(i), $"ip -4 route flush root {LabLayout.Network} dev eth0");
                 }
             }
         }

@@ -7,4 +7,9 @@ public enum EncapsulationKind : byte
     FlannelUdp = 0,
     /// <summary>VXLAN as the Linux kernel's flannel.1 sends it (RFC 7348, default port 8472).</summary>
     Vxlan = 1,
+    /// <summary>
+    /// No encapsulation: the kernel routes the peer's subnet via the peer's PublicIP (flannel's host-gw backend, and
+    /// vxlan DirectRouting for on-link peers). No packet for such a peer passes through the pumps.
+    /// </summary>
+    Routed = 2,
 }

@@ -4,7 +4,8 @@ namespace Dataplane.Encapsulation;
 
 /// <summary>
 /// Builds the ICMP Destination Unreachable / Net Unreachable (type 3, code 0) that answers a packet for an
-/// address inside the overlay Network that no lease covers.
+/// address inside the overlay Network that no lease covers, and the Fragmentation Needed (type 3, code 4) that answers
+/// a DF packet too big for its peer's encapsulation.
 /// </summary>
 /// <remarks>
 /// <para>flannel's proxy (<c>send_net_unreachable</c>, proxy_amd64.c) sends one with TTL 8, source = the flannel0
@@ -53,7 +54,25 @@ public static class IcmpErrors
     /// <see cref="MaxLength"/> bytes). Returns false, writing nothing, when no error may be sent or the offender is
     /// malformed.
     /// </summary>
-    public static bool TryBuildNetUnreachable(Span<byte> offender, Ipv4Address source, Span<byte> destination, out int length)
+    public static bool TryBuildNetUnreachable(Span<byte> offender, Ipv4Address source, Span<byte> destination, out int length) =>
+        TryBuild(offender, source, IcmpV4Header.CodeNetUnreachable, 0, destination, out length);
+
+    /// <summary>
+    /// Writes an ICMP Destination Unreachable / Fragmentation Needed and DF Set (type 3, code 4) carrying
+    /// <paramref name="nextHopMtu"/> (RFC 1191 §4: the low 16 bits of the rest of the header) for an offender with DF set
+    /// that does not fit the path to its peer: path MTU discovery, so the sender shrinks its packets instead of losing
+    /// them. Returns false, writing nothing, when DF is clear (the caller drops such a packet, counted), no error may be
+    /// sent or the offender is malformed.
+    /// </summary>
+    public static bool TryBuildFragmentationNeeded(Span<byte> offender, Ipv4Address source, int nextHopMtu, Span<byte> destination, out int length)
+    {
+        length = 0;
+        if (!Ipv4Header.TryCreate(offender, out var off, out _) || !off.DontFragment)
+            return false;
+        return TryBuild(offender, source, IcmpV4Header.CodeFragmentationNeeded, (uint)Math.Clamp(nextHopMtu, 68, ushort.MaxValue), destination, out length);
+    }
+
+    private static bool TryBuild(Span<byte> offender, Ipv4Address source, byte code, uint restOfHeader, Span<byte> destination, out int length)
     {
         length = 0;
         if (!Ipv4Header.TryCreate(offender, out var off, out _) || !MayReplyTo(off))
@@ -78,9 +97,9 @@ public static class IcmpErrors
         var icmp = new IcmpV4Header(icmpBytes)
         {
             Type = IcmpV4Header.TypeDestinationUnreachable,
-            Code = IcmpV4Header.CodeNetUnreachable,
+            Code = code,
             Checksum = 0,
-            RestOfHeader = 0,
+            RestOfHeader = restOfHeader,
         };
         offender[..quoted].CopyTo(icmp.Data);
         icmp.Checksum = Checksum.Compute(icmpBytes);

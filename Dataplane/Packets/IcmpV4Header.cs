@@ -29,6 +29,9 @@ public readonly ref struct IcmpV4Header
     /// <summary>Destination Unreachable code 0: net unreachable.</summary>
     public const byte CodeNetUnreachable = 0;
 
+    /// <summary>Destination-unreachable code 4: fragmentation needed and DF set (RFC 792; next-hop MTU per RFC 1191).</summary>
+    public const byte CodeFragmentationNeeded = 4;
+
     private readonly Span<byte> _bytes;
 
     /// <summary>Wraps bytes already known to hold a header (unchecked).</summary>

@@ -28,14 +28,17 @@ public sealed class DataplaneEngine
     /// <summary>Wires the pumps. Nothing runs until <see cref="Start"/>.</summary>
     public DataplaneEngine(ITunDevice tun, IReadOnlyList<UnderlayBinding> bindings, ForwardingTable table, PeerFilter? peers,
         DropCounters drops, Action<UnderlayEndpoint>? onFirstStranger = null, IcmpRateLimiter? icmpLimiter = null,
-        VxlanArpResponder? arp = null, ushort arpReplyPort = 0, IReadinessWaiter? singleThread = null, PeerTraffic? peerTraffic = null)
+        VxlanArpResponder? arp = null, ushort arpReplyPort = 0, IReadinessWaiter? singleThread = null, PeerTraffic? peerTraffic = null,
+        IReadOnlyList<UnderlayBinding>? sendOnly = null)
     {
         _singleThread = singleThread;
         _tun = tun;
         _bindings = bindings;
         Drops = drops;
         // Received datagrams are counted per peer through peers.Traffic (the inbound pumps take their blocks there).
-        Outbound = new OutboundPump(tun, table, bindings, drops, icmpLimiter) { PeerTraffic = peerTraffic };
+        // sendOnly: formats the outbound pump may send in whose receive side the caller runs itself (per-peer
+        // encapsulation's secondary socket, opened and closed while the engine runs).
+        Outbound = new OutboundPump(tun, table, sendOnly is null ? bindings : [.. bindings, .. sendOnly], drops, icmpLimiter) { PeerTraffic = peerTraffic };
         foreach (var b in bindings)
         {
             bool vxlan = b.Encapsulation.Kind == EncapsulationKind.Vxlan;

@@ -166,7 +166,12 @@ public sealed class OutboundPump
         var batch = _batches[kind]!;
         var offload = packet.Offload;
         if (offload.GsoType != GsoType.None)
-            return ForwardSuperPacket(packet, binding, batch, nextHop);
+        {
+            var verdict = ForwardSuperPacket(packet, binding, batch, nextHop);
+            if (verdict == DropReason.TooBig)
+                SendFragmentationNeeded(data, destination, binding.Encapsulation.MaxInnerLength);
+            return verdict;
+        }
         if (offload.NeedsChecksum)
         {
             var completed = GsoSegmenter.CompleteChecksum(data, offload);
@@ -174,6 +179,8 @@ public sealed class OutboundPump
                 return completed;
         }
         var reason = binding.Encapsulation.Encapsulate(packet, nextHop);
+        if (reason == DropReason.TooBig)
+            SendFragmentationNeeded(data, destination, binding.Encapsulation.MaxInnerLength); // the packet is untouched
         if (reason != DropReason.None)
             return reason;
         if (!batch.TryAdd(packet))
@@ -251,10 +258,26 @@ public sealed class OutboundPump
     {
         // Source = the unreachable destination itself: any address local to the node (flannel uses the TUN's /32)
         // is dropped by the kernel as a martian when written into the TUN, and the pod never sees the error.
+        _icmp.Reset();
+        if (IcmpErrors.TryBuildNetUnreachable(offender, unreachable, _icmp.Writable, out int length))
+            WriteIcmp(offender, length);
+    }
+
+    /// <summary>
+    /// Path MTU discovery for a DF packet larger than its peer's encapsulation carries (a pod with an MTU from another
+    /// backend, e.g. 1472 from udp towards a vxlan peer's 1450): the sender learns <paramref name="mtu"/> instead of
+    /// losing the packet silently. Source: the destination itself, for the same reason as net-unreachable.
+    /// </summary>
+    private void SendFragmentationNeeded(Span<byte> offender, Ipv4Address destination, int mtu)
+    {
+        _icmp.Reset();
+        if (IcmpErrors.TryBuildFragmentationNeeded(offender, destination, mtu, _icmp.Writable, out int length))
+            WriteIcmp(offender, length);
+    }
+
+    private void WriteIcmp(Span<byte> offender, int length)
+    {
         var icmp = _icmp;
-        icmp.Reset();
-        if (!IcmpErrors.TryBuildNetUnreachable(offender, unreachable, icmp.Writable, out int length))
-            return;
         if (!Ipv4Header.TryCreate(offender, out var off, out _) || !_icmpLimiter.TryAcquire(off.SourceAddress))
             return;
         icmp.SetLength(length);

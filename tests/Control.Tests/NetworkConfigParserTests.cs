@@ -105,6 +105,25 @@ public class NetworkConfigParserTests
         Assert.That(new BackendConfig(BackendType.Vxlan, 8472, 1, null).OverlayMtu(1500), Is.EqualTo(1450));
         Assert.That(new BackendConfig(BackendType.Vxlan, 8472, 1, null).OverlayMtu(9001), Is.EqualTo(8951));
         Assert.That(new BackendConfig(BackendType.Vxlan, 8472, 1, 1400).OverlayMtu(9001), Is.EqualTo(1350));
+        // host-gw: the external interface's MTU as it is (pkg/backend/hostgw: Mtu = extIface.Iface.MTU).
+        Assert.That(new BackendConfig(BackendType.HostGw, 0, 1, null).OverlayMtu(9001), Is.EqualTo(9001));
+    }
+
+    [Test]
+    public void DirectRouting_is_read_for_vxlan()
+    {
+        Assert.That(NetworkConfigParser.Parse("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}""", "t").Backend.DirectRouting, Is.True);
+        Assert.That(NetworkConfigParser.Parse("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","directrouting":false}}""", "t").Backend.DirectRouting, Is.False);
+        Assert.That(NetworkConfigParser.Parse("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan"}}""", "t").Backend.DirectRouting, Is.False);
+    }
+
+    [Test]
+    public void HostGw_is_parsed_as_flannel_names_it()
+    {
+        var config = NetworkConfigParser.Parse("""{"Network":"10.0.0.0/16","Backend":{"Type":"host-gw"}}""", "test.json");
+        Assert.That(config.Backend.Type, Is.EqualTo(BackendType.HostGw));
+        Assert.That(config.Backend.TypeName, Is.EqualTo("host-gw"));
+        Assert.That(config.Backend.Overhead, Is.Zero);
     }
 
     [TestCase("""{"Network":"10.0.0.0/16","SubnetLen":31}""", "SubnetLen must be less than /31")]
@@ -115,11 +134,12 @@ public class NetworkConfigParserTests
     [TestCase("""{"Network":"10.0.0.0/16","SubnetMax":"11.0.0.0"}""", "SubnetMax 11.0.0.0 is not in the range")]
     [TestCase("""{"Network":"10.0.0.0/16","SubnetMin":"10.0.1.5"}""", "SubnetMin is not on a SubnetLen boundary")]
     [TestCase("""{"Network":"10.0.0.0/16","SubnetMax":"10.0.9.128"}""", "SubnetMax is not on a SubnetLen boundary")]
-    [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"host-gw"}}""", "\"host-gw\" is not supported")]
+    [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"wireguard"}}""", "\"wireguard\" is not supported")]
     [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"bogus"}}""", "unknown backend type \"bogus\"")]
     [TestCase("""{"Network":"10.0.0.0/16","Backend":{}}""", "Backend.Type is missing")]
     [TestCase("""{"Network":"10.0.0.0/16","Backend":"udp"}""", "error decoding Backend")]
-    [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}""", "DirectRouting is not supported")]
+    [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","GBP":true}}""", "GBP is not supported")]
+    [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","DirectRouting":1}}""", "DirectRouting must be true or false")]
     [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"udp","Port":70000}}""", "Backend.Port 70000")]
     [TestCase("""{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan","MTU":50}}""", "Backend.MTU 50 is out of range")]
     [TestCase("""{"Network":"10.0.0.0/16","SubnetLen":"24"}""", "SubnetLen must be a non-negative integer")]

@@ -84,4 +84,25 @@ public class WatcherAndRoutesTests
         rc.Apply([]);
         Assert.That(batches, Has.Count.EqualTo(2), "no empty batches");
     }
+
+    [Test]
+    public void HostGw_routes_host_gw_leases_only_as_flanneld_and_drops_a_lease_that_changes_type()
+    {
+        var batches = new List<RouteUpdate[]>();
+        var rc = new RouteController(PeerEncapsulation.For(new BackendConfig(BackendType.HostGw, 0, 1, null)), b => batches.Add(b.ToArray()), NullLogger.Instance);
+        var hostGw = LeaseAttributes.ForHostGw(Ipv4Address.Parse("198.18.0.2"));
+        Assert.That(hostGw.ToJson(), Is.EqualTo("""{"PublicIP":"198.18.0.2","PublicIPv6":null,"BackendType":"host-gw"}"""));
+        rc.Apply([
+            new LeaseEvent(LeaseEventKind.Added, L("10.244.2.0/24", hostGw)),
+            new LeaseEvent(LeaseEventKind.Added, L("10.244.3.0/24", Udp("198.18.0.3"))),
+            new LeaseEvent(LeaseEventKind.Added, L("10.244.4.0/24", Vx("198.18.0.4", "02:00:00:00:00:04"))),
+            new LeaseEvent(LeaseEventKind.Removed, L("10.244.5.0/24", Udp("198.18.0.5"))),
+        ]);
+        Assert.That(batches.Single(), Is.EqualTo(new[]
+        {
+            RouteUpdate.Upsert(Ipv4Prefix.Parse("10.244.2.0/24"), new NextHop(new UnderlayEndpoint(Ipv4Address.Parse("198.18.0.2"), 0), EncapsulationKind.Routed)),
+        }));
+        rc.Apply([new LeaseEvent(LeaseEventKind.Changed, L("10.244.2.0/24", Udp("198.18.0.2")))]);
+        Assert.That(batches[1], Is.EqualTo(new[] { RouteUpdate.Remove(Ipv4Prefix.Parse("10.244.2.0/24")) }));
+    }
 }

@@ -14,44 +14,25 @@ namespace Control.Tests.Lab;
 /// static lease in the store publishing its VtepMAC, as flanneld would. Plus ours↔ours.
 /// </summary>
 [TestFixture, Category("Privileged"), NonParallelizable]
-public class VxlanInteropTests
+public class VxlanInteropTests : LabTestBase
 {
     private const string KernelMac = "0a:bb:00:00:00:02";
     private const string KernelSubnet = "10.244.2.0/24";
-    private Control.Lab.Lab _lab = null!;
 
-    [SetUp]
-    public void SetUp()
-    {
-        LabTesting.RequireLabTools();
-        Dataplane.Testing.Prerequisites.RequireTool("bridge");
-        _lab = LabTesting.NewLab(out _);
-    }
-
-    [TearDown]
-    public void TearDown()
-    {
-        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed && _lab is not null)
-            TestContext.Out.WriteLine($"-- node 1 log:\n{_lab.TailLog(1, 40)}");
-        _lab?.Down();
-    }
-
-    private static string Node(int i) => LabLayout.NodeNamespace(i);
-
-    private static string Pod(int i) => LabLayout.PodNamespace(i);
+    protected override IEnumerable<string> ExtraTools => ["bridge"];
 
     /// <summary>Builds node 1 (ours) and node 2 (kernel flannel.1); returns our subnet and VTEP MAC.</summary>
     private (Ipv4Prefix OurSubnet, string OurMac) BuildMixed(bool kernelUdpChecksum = true, bool permanentNeighbour = true)
     {
         var options = LabTesting.Options(nodes: 2) with { Backend = "vxlan", StartDaemons = false };
-        _lab.Up(options);
+        Lab.Up(options);
         // The kernel node's lease, as flanneld writes it (static: no .meta companion).
-        File.WriteAllText(Path.Combine(_lab.Layout.LeaseDir, "subnets", "10.244.2.0-24"),
+        File.WriteAllText(Path.Combine(Lab.Layout.LeaseDir, "subnets", "10.244.2.0-24"),
             $"{{\"PublicIP\":\"198.18.0.2\",\"PublicIPv6\":null,\"BackendType\":\"vxlan\",\"BackendData\":{{\"VNI\":1,\"VtepMAC\":\"{KernelMac}\"}}}}");
-        _lab.StartDaemon(1, options with { StartDaemons = true });
+        Lab.StartDaemon(1, options with { StartDaemons = true });
 
-        var ourSubnet = Ipv4Prefix.Parse(File.ReadAllLines(_lab.Layout.SubnetFile(1)).Single(l => l.StartsWith("FLANNEL_SUBNET=", StringComparison.Ordinal))[15..]);
-        var ourLease = JsonNode.Parse(File.ReadAllText(Path.Combine(_lab.Layout.LeaseDir, "subnets", ourSubnet.ToString().Replace('/', '-'))))!;
+        var ourSubnet = Ipv4Prefix.Parse(File.ReadAllLines(Lab.Layout.SubnetFile(1)).Single(l => l.StartsWith("FLANNEL_SUBNET=", StringComparison.Ordinal))[15..]);
+        var ourLease = JsonNode.Parse(File.ReadAllText(Path.Combine(Lab.Layout.LeaseDir, "subnets", ourSubnet.ToString().Replace('/', '-'))))!;
         Assert.That(ourLease["BackendType"]!.GetValue<string>(), Is.EqualTo("vxlan"));
         string ourMac = ourLease["BackendData"]!["VtepMAC"]!.GetValue<string>();
         Assert.That(ourLease["BackendData"]!["VNI"]!.GetValue<int>(), Is.EqualTo(1));
@@ -68,16 +49,10 @@ public class VxlanInteropTests
         Sh(n2, $"ip neigh replace {ourSubnet.Address} lladdr {ourMac} dev flannel.1 nud {(permanentNeighbour ? "permanent" : "stale")}");
         Sh(n2, $"bridge fdb replace {ourMac} dev flannel.1 dst 198.18.0.1 self permanent");
         Sh(n2, $"ip route replace {ourSubnet} via {ourSubnet.Address} dev flannel.1 onlink");
-        File.WriteAllText(_lab.Layout.SubnetFile(2), "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.2.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n");
-        _lab.AttachPod(1);
-        _lab.AttachPod(2);
+        File.WriteAllText(Lab.Layout.SubnetFile(2), "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.2.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n");
+        Lab.AttachPod(1);
+        Lab.AttachPod(2);
         return (ourSubnet, ourMac);
-    }
-
-    private static void Sh(string ns, string command)
-    {
-        var r = LabTesting.InNs(ns, command.Split(' '));
-        Assert.That(r.ExitCode, Is.Zero, $"{command}: {r.StdErr}");
     }
 
     [TestCase(true)]
@@ -85,7 +60,7 @@ public class VxlanInteropTests
     public void OursAndKernel_IcmpTcpUdp_BothWays(bool kernelUdpChecksum)
     {
         BuildMixed(kernelUdpChecksum);
-        string a = _lab.PodAddress(1), b = _lab.PodAddress(2);
+        string a = Lab.PodAddress(1), b = Lab.PodAddress(2);
         Assert.That(LabTesting.Poll(() => LabTesting.Ping(Pod(1), b, timeoutSeconds: 0.5), TimeSpan.FromSeconds(10)), Is.Not.Null, "our pod -> kernel pod");
         Assert.That(LabTesting.Ping(Pod(2), a, count: 3), Is.True, "kernel pod -> our pod");
         Assert.That(LabTesting.Ping(Pod(1), b, size: 1422), Is.True, "full 1450-byte inner packet, DF set");
@@ -103,7 +78,7 @@ public class VxlanInteropTests
     public void OurDatagrams_HaveTheKernelsOuterHeader()
     {
         BuildMixed();
-        string b = _lab.PodAddress(2);
+        string b = Lab.PodAddress(2);
         LabTesting.Poll(() => LabTesting.Ping(Pod(1), b, timeoutSeconds: 0.5), TimeSpan.FromSeconds(10));
         using var capture = Dataplane.Testing.PcapCapture.Start(Node(2), "eth0", "udp and src host 198.18.0.1", count: 1, timeout: TimeSpan.FromSeconds(8));
         LabTesting.InNs(Pod(1), "ping", "-c", "1", "-W", "1", "-Q", "3", b);
@@ -129,19 +104,19 @@ public class VxlanInteropTests
         var (ourSubnet, ourMac) = BuildMixed(permanentNeighbour: false);
         // Shorten the DELAY state so the kernel probes after 1 s instead of 5 s.
         LabTesting.InNs(Node(2), "sysctl", "-qw", "net.ipv4.neigh.flannel/1.delay_first_probe_time=1");
-        Assert.That(LabTesting.Poll(() => LabTesting.Ping(Pod(2), _lab.PodAddress(1), timeoutSeconds: 0.5), TimeSpan.FromSeconds(10)), Is.Not.Null);
+        Assert.That(LabTesting.Poll(() => LabTesting.Ping(Pod(2), Lab.PodAddress(1), timeoutSeconds: 0.5), TimeSpan.FromSeconds(10)), Is.Not.Null);
         string state = "";
         var reachable = LabTesting.Poll(() =>
         {
-            LabTesting.InNs(Pod(2), "ping", "-c", "1", "-W", "0.3", _lab.PodAddress(1));
+            LabTesting.InNs(Pod(2), "ping", "-c", "1", "-W", "0.3", Lab.PodAddress(1));
             state = LabTesting.InNs(Node(2), "ip", "neigh", "show", ourSubnet.Address.ToString(), "dev", "flannel.1").StdOut.Trim();
             return state.Contains("REACHABLE", StringComparison.Ordinal);
         }, TimeSpan.FromSeconds(15));
         TestContext.Out.WriteLine($"kernel neighbour entry: {state}");
         Assert.That(reachable, Is.Not.Null, $"the kernel's entry for our VTEP never became REACHABLE (last: {state})");
         Assert.That(state, Does.Contain(ourMac));
-        _lab.StopDaemon(1);
-        var counters = _lab.TailLog(1, 20).Split('\n').Last(l => l.Contains("Data path stopped", StringComparison.Ordinal));
+        Lab.StopDaemon(1);
+        var counters = Lab.TailLog(1, 20).Split('\n').Last(l => l.Contains("Data path stopped", StringComparison.Ordinal));
         Assert.That(counters, Does.Match(@"ARP replies [1-9]"), "the kernel's probe was answered by us: " + counters);
     }
 
@@ -149,7 +124,7 @@ public class VxlanInteropTests
     public void BadFrames_AreDroppedAndCounted_WhileGoodTrafficFlows()
     {
         var (ourSubnet, ourMac) = BuildMixed();
-        string a = _lab.PodAddress(1);
+        string a = Lab.PodAddress(1);
         Assert.That(LabTesting.Poll(() => LabTesting.Ping(Pod(2), a, timeoutSeconds: 0.5), TimeSpan.FromSeconds(10)), Is.Not.Null);
         // From the kernel node's underlay address (it holds a lease, so the frames pass the stranger check and reach
         // the VXLAN checks), one frame per kind of damage, each carrying an echo request for our pod.
@@ -170,8 +145,8 @@ public class VxlanInteropTests
                 s.SendTo(f, new IPEndPoint(IPAddress.Parse("198.18.0.1"), 8472));
         });
         Assert.That(LabTesting.Ping(Pod(2), a, count: 3), Is.True, "good traffic still flows");
-        _lab.StopDaemon(1);
-        var counters = _lab.TailLog(1, 20).Split('\n').Last(l => l.Contains("Data path stopped", StringComparison.Ordinal));
+        Lab.StopDaemon(1);
+        var counters = Lab.TailLog(1, 20).Split('\n').Last(l => l.Contains("Data path stopped", StringComparison.Ordinal));
         TestContext.Out.WriteLine(counters);
         foreach (var reason in frames.Keys)
             Assert.That(counters, Does.Match($@"{reason}=\d"), $"{reason} counted");
@@ -180,13 +155,13 @@ public class VxlanInteropTests
     [Test]
     public void OursToOurs_Vxlan()
     {
-        _lab.Up(LabTesting.Options(nodes: 2) with { Backend = "vxlan" });
-        Assert.That(LabTesting.Ping(Pod(1), _lab.PodAddress(2), count: 3), Is.True);
-        Assert.That(LabTesting.Ping(Pod(2), _lab.PodAddress(1), size: 1422), Is.True, "1450-byte inner packet");
-        Assert.That(File.ReadAllText(_lab.Layout.SubnetFile(1)), Does.Contain("FLANNEL_MTU=1450"));
+        Lab.Up(LabTesting.Options(nodes: 2) with { Backend = "vxlan" });
+        Assert.That(LabTesting.Ping(Pod(1), Lab.PodAddress(2), count: 3), Is.True);
+        Assert.That(LabTesting.Ping(Pod(2), Lab.PodAddress(1), size: 1422), Is.True, "1450-byte inner packet");
+        Assert.That(File.ReadAllText(Lab.Layout.SubnetFile(1)), Does.Contain("FLANNEL_MTU=1450"));
         var mtu = LabTesting.InNs(Node(1), "cat", "/sys/class/net/flannel.1/mtu").StdOut.Trim();
         Assert.That(mtu, Is.EqualTo("1450"));
-        var tcp = LabTesting.Iperf(Pod(1), Pod(2), _lab.PodAddress(2));
+        var tcp = LabTesting.Iperf(Pod(1), Pod(2), Lab.PodAddress(2));
         TestContext.Out.WriteLine($"TCP ours->ours vxlan: {tcp["sum_received"]!["bits_per_second"]!.GetValue<double>() / 1e6:0} Mbit/s");
     }
 
