@@ -39,6 +39,24 @@ internal static class EtcdRefusal
         return null;
     }
 
+    /// <summary>
+    /// A suffix for an outage message whose cause may be ours: with TLS 1.3 a server that requires a client certificate
+    /// may close the connection before its alert reaches us, which looks like any connection lost after the handshake
+    /// ("did not complete the HTTP/2 handshake"). Not proof (a proxy could do the same), so it is a hint on a retried
+    /// failure, never a refusal. Empty when it does not apply.
+    /// </summary>
+    public static string Hint(Exception error, EtcdOptions options)
+    {
+        if (options.CertFile is not null || !options.Endpoints.Any(e => e.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+            return "";
+        foreach (var e in Chain(error))
+        {
+            if (e.Message.Contains("did not complete the HTTP/2 handshake", StringComparison.Ordinal))
+                return " (the server closed the TLS connection after the handshake: if it requires a client certificate, none was given: set --etcd-certfile and --etcd-keyfile)";
+        }
+        return "";
+    }
+
     private static string? Explain(Status status, EtcdOptions options)
     {
         var detail = status.Detail;

@@ -35,6 +35,9 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
     private readonly Lock _clientGate = new();
     private volatile EtcdClient _client;
     private int _consecutiveFailures;
+    // Consecutive calls that ended with the TLS connection closed right after the handshake (see EtcdRefusal.Hint).
+    private int _closedAfterHandshake;
+    private const int ClosedAfterHandshakeLimit = 3;
     private readonly EtcdOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -486,6 +489,7 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
         {
             var result = await call(DateTime.UtcNow + CallTimeout, ct).ConfigureAwait(false);
             Interlocked.Exchange(ref _consecutiveFailures, 0);
+            Interlocked.Exchange(ref _closedAfterHandshake, 0);
             return result;
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && ct.IsCancellationRequested)
@@ -496,16 +500,23 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
         {
             throw new ControlException($"etcd {string.Join(',', _options.Endpoints)}: {refusal}", inner: e);
         }
+        catch (Exception e) when (EtcdRefusal.Hint(e, _options).Length > 0 && Interlocked.Increment(ref _closedAfterHandshake) >= ClosedAfterHandshakeLimit)
+        {
+            // TLS 1.3 lets a server that demands a client certificate close the connection before its alert reaches us
+            // (a race: sometimes the alert arrives and Explain names it). Every attempt ending that way, with no client
+            // certificate configured, is the same refusal; a few in a row end the retries instead of looping forever.
+            throw new ControlException($"etcd {string.Join(',', _options.Endpoints)}: the server closed the TLS connection right after the handshake {ClosedAfterHandshakeLimit} times in a row, as a server that requires a client certificate does, and none was given: set --etcd-certfile and --etcd-keyfile", inner: e);
+        }
         catch (RpcException e)
         {
             if (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled or StatusCode.Internal or StatusCode.Unknown)
                 NoteFailure();
-            throw new SubnetRegistryUnavailableException($"etcd {string.Join(',', _options.Endpoints)}: {e.Status.StatusCode} {e.Status.Detail}".TrimEnd(), e);
+            throw new SubnetRegistryUnavailableException($"etcd {string.Join(',', _options.Endpoints)}: {e.Status.StatusCode} {e.Status.Detail}".TrimEnd() + EtcdRefusal.Hint(e, _options), e);
         }
         catch (HttpRequestException e)
         {
             NoteFailure();
-            throw new SubnetRegistryUnavailableException($"etcd {string.Join(',', _options.Endpoints)}: {e.Message}", e);
+            throw new SubnetRegistryUnavailableException($"etcd {string.Join(',', _options.Endpoints)}: {e.Message}" + EtcdRefusal.Hint(e, _options), e);
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
         {
