@@ -30,6 +30,8 @@ public sealed class InboundPump
     private readonly PeerFilter? _peers;
     private readonly DropCounters _drops;
     private readonly PacketBuffer[] _packets;
+    // How many of _packets the next Pump must reset (all of them before the first call).
+    private int _dirty = int.MaxValue;
     private readonly HashSet<uint> _strangers = new();
     private readonly Action<UnderlayEndpoint>? _onFirstStranger;
     private readonly VxlanArpResponder? _arp;
@@ -128,9 +130,12 @@ public sealed class InboundPump
     public IoResult Pump(bool wait)
     {
         var packets = _packets.AsSpan();
-        foreach (var p in packets)
+        // Only the buffers the last call could have touched need a reset (those it returned, and the one a read that
+        // came back empty may have started on): an idle loop iteration must not walk the whole batch.
+        foreach (var p in packets[..Math.Min(_dirty, packets.Length)])
             p.Reset();
         var result = _binding.Underlay.Receive(packets, wait, out int count);
+        _dirty = Math.Min(count + 1, packets.Length);
         if (result.IsOk)
             Deliver(packets[..count]);
         return result;

@@ -45,6 +45,8 @@ public sealed class OutboundPump
     private readonly DropCounters _drops;
     private readonly IcmpRateLimiter _icmpLimiter;
     private readonly PacketBuffer[] _packets;
+    // How many of _packets the next Pump must reset (all of them before the first call).
+    private int _dirty = int.MaxValue;
     private PacketBuffer _icmp;
     private readonly byte[] _arena;
     private int _arenaUsed;
@@ -114,9 +116,12 @@ public sealed class OutboundPump
     public IoResult Pump(bool wait)
     {
         var packets = _packets.AsSpan();
-        foreach (var p in packets)
+        // Only the buffers the last call could have touched need a reset (those it returned, and the one a read that
+        // came back empty may have started on): an idle loop iteration must not walk the whole batch.
+        foreach (var p in packets[..Math.Min(_dirty, packets.Length)])
             p.Reset();
         var result = _tun.Read(packets, wait, out int count);
+        _dirty = Math.Min(count + 1, packets.Length);
         if (result.IsOk)
             Forward(packets[..count]);
         return result;
