@@ -19,6 +19,7 @@ internal sealed class LabVerb : IVerb
         new("nodes", FlagKind.Value, "number of nodes, each with one pod (default 2)", "N"),
         new("backend", FlagKind.Value, "backend written to the lease store's config: udp (default), vxlan or host-gw", "TYPE"),
         new("ip-masq", FlagKind.Bool, "run the daemons with --ip-masq"),
+        new("io", FlagKind.Value, "the daemons' --io mode: batch (the daemon's default), batch-threads, per-packet or per-packet-threads", "MODE"),
         new("store", FlagKind.Value, "lease store: dir (default, the embedded store) or etcd (one etcd member in the underlay namespace; the daemons get flanneld's --etcd-endpoints/--etcd-prefix)", "STORE"),
         new("state-dir", FlagKind.Value, "where the lab keeps leases, subnet files and logs (default /run/dataplane-lab, suffixed by DATAPLANE_LAB_PREFIX when set)", "DIR"),
     ];
@@ -50,6 +51,7 @@ internal sealed class LabVerb : IVerb
                     Backend = options.Value(result, "backend") ?? "udp",
                     IpMasq = options.Bool(result, "ip-masq"),
                     Store = options.Value(result, "store") ?? "dir",
+                    DaemonArgs = ParseIo(options.Value(result, "io")),
                 };
                 switch (result.GetValue(action))
                 {
@@ -83,6 +85,14 @@ internal sealed class LabVerb : IVerb
         });
         return command;
     }
+
+    // Checked here, so a typo fails before any namespace exists rather than in each daemon's log.
+    private static string[] ParseIo(string? text) => text switch
+    {
+        null => [],
+        "batch" or "batch-threads" or "per-packet" or "per-packet-threads" => ["--io", text],
+        _ => throw ControlException.Usage($"invalid --io '{text}': use batch, batch-threads, per-packet or per-packet-threads"),
+    };
 
     private static int ParseNodes(string? text)
     {

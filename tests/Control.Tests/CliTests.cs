@@ -92,6 +92,17 @@ public class CliTests
     }
 
     [Test]
+    public void Lab_io_mode_is_checked_before_anything_is_built()
+    {
+        // A typo must fail before any namespace exists (the state dir is a fresh one: nothing may appear in it).
+        var stateDir = _dir["lab-state"];
+        var (exit, _, err) = Cli(["lab", "up", "--io", "fast", "--state-dir", stateDir]);
+        Assert.That(exit, Is.EqualTo(2), err);
+        Assert.That(err, Does.Contain("invalid --io 'fast'"));
+        Assert.That(Directory.Exists(stateDir), Is.False, "nothing built for a refused command line");
+    }
+
+    [Test]
     public void Without_a_verb_the_arguments_are_flanneld_s_and_the_daemon_runs()
     {
         // flanneld's argv, no verb: parsed as `run` (a bad flag is refused by run's rules, exit 2; flanneld flags we
