@@ -87,6 +87,30 @@ internal sealed class SecondaryBackend : IDisposable
     /// <summary>The socket's receive pump while open (counters).</summary>
     public InboundPump? Inbound { get; private set; }
 
+    // Counts of the receive pumps of sockets already closed: the totals below stay monotonic (Prometheus counters)
+    // across open/close cycles.
+    private long _retiredReceived, _retiredReceivedBytes, _retiredDelivered, _retiredGroMerged;
+
+    /// <summary>Datagrams received on this format's socket since start (all its openings), and their bytes.</summary>
+    public (long Packets, long Bytes) Received
+    {
+        get
+        {
+            lock (_gate)
+                return (_retiredReceived + (Inbound?.Received.Packets ?? 0), _retiredReceivedBytes + (Inbound?.Received.Bytes ?? 0));
+        }
+    }
+
+    /// <summary>Packets this format's sockets wrote to the TUN since start, and the segments GRO merged on the way.</summary>
+    public (long Delivered, long GroMerged) Written
+    {
+        get
+        {
+            lock (_gate)
+                return (_retiredDelivered + (Inbound?.Delivered.Packets ?? 0), _retiredGroMerged + (Inbound?.GroMerged ?? 0));
+        }
+    }
+
     /// <summary>Opens the socket before a batch that adds the first peer of this format is applied (so its first packets have a socket).</summary>
     public void BeforeApply(ReadOnlySpan<RouteUpdate> batch)
     {
@@ -207,6 +231,13 @@ internal sealed class SecondaryBackend : IDisposable
         udp.Dispose();
         _udp = null;
         _receiver = null;
+        if (Inbound is { } retired)
+        {
+            _retiredReceived += retired.Received.Packets;
+            _retiredReceivedBytes += retired.Received.Bytes;
+            _retiredDelivered += retired.Delivered.Packets;
+            _retiredGroMerged += retired.GroMerged;
+        }
         Inbound = null;
         if (_mtu > _ownMtu)
             _setTunMtu(_ownMtu);
@@ -284,7 +315,7 @@ internal sealed class SecondaryBackend : IDisposable
 internal static class SecondaryBackends
 {
     /// <summary>The secondary backend of a udp or vxlan node (closed until a peer of the other format appears).</summary>
-    public static SecondaryBackend Create(Daemon.DataPathContext context, UdpUnderlay main, ITunDevice tun, ForwardingTable table, bool checkPeers,
+    public static SecondaryBackend Create(Daemon.DataPathContext context, UdpUnderlay main, ITunDevice tun, ForwardingTable table, bool checkPeers, PeerTraffic traffic,
         DropCounters drops, Action<UnderlayEndpoint> onStranger, Action<int> setTunMtu, ILogger logger, Action<string> fatal)
     {
         var config = context.Config;
@@ -310,7 +341,9 @@ internal static class SecondaryBackends
             SegmentationOffload = main.SegmentationOffload,
             ReceiveOffload = main.ReceiveOffload,
         };
-        var peers = new PeerFilter { Enabled = checkPeers, LocalSubnet = context.Lease.Subnet, Routes = table };
+        // The main socket's per-peer counters: a peer's traffic is one row whichever socket carried it (the receive pump
+        // takes a counter block of its own, as every pump thread does).
+        var peers = new PeerFilter { Enabled = checkPeers, LocalSubnet = context.Lease.Subnet, Routes = table, Traffic = traffic };
         return new SecondaryBackend(kind, encapsulation, socket, tun, peers, drops, onStranger, context.OverlayMtu, mtu, setTunMtu, logger, fatal);
     }
 }

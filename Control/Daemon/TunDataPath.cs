@@ -186,7 +186,7 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObserv
 
             var binding = new UnderlayBinding(encapsulation, _udp);
             _poller = _io is IoMode.PerPacket or IoMode.Batch ? new DevicePoller(tun, _udp) : null;
-            _secondary = Backends.SecondaryBackends.Create(context, _udp, tun, _table, _checkPeers, _drops, OnStranger, SetTunMtu, _logger, Fatal);
+            _secondary = Backends.SecondaryBackends.Create(context, _udp, tun, _table, _checkPeers, _traffic, _drops, OnStranger, SetTunMtu, _logger, Fatal);
             if (context.PreviousBackendType is { } before && before == (vxlan ? "" : "vxlan"))
                 _secondary.HoldOpenAfterBackendChange(TimeSpan.FromSeconds(10)); // peers see a new lease within ~1 s (one watch event)
             _engine = new DataplaneEngine(tun, [binding], _table, _peers, _drops, OnStranger, arp: arp, arpReplyPort: config.Backend.Port,
@@ -249,10 +249,10 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObserv
             long reads = _engine.Outbound.Read.Packets, sent = _engine.Outbound.Sent.Packets;
             _logger.LogInformation("Data path stopped in {Ms} ms{Joined}: sent {Sent} packets, delivered {Delivered}, ICMP errors {Icmp}, ARP replies {Arp}, drops: {Drops}; read {Reads} packets from the TUN{PerRead}, received {Received} datagrams, GSO fallbacks {Fallbacks}",
                 (int)(DateTime.UtcNow - started).TotalMilliseconds, joined ? "" : " (a pump thread did not stop in time)",
-                sent, _engine.Inbound.Sum(p => p.Delivered.Packets), _engine.Outbound.IcmpSent, _arp?.Answered ?? 0,
+                sent, _engine.Inbound.Sum(p => p.Delivered.Packets) + (_secondary?.Written.Delivered ?? 0), _engine.Outbound.IcmpSent, _arp?.Answered ?? 0,
                 _drops.Total == 0 ? "none" : _drops.ToString(),
                 reads, reads > 0 && sent > reads ? $" ({(double)sent / reads:F1} datagrams sent per read)" : "",
-                _engine.Inbound.Sum(p => p.Received.Packets), _udp?.GsoFallbacks ?? 0);
+                _engine.Inbound.Sum(p => p.Received.Packets) + (_secondary?.Received.Packets ?? 0), _udp?.GsoFallbacks ?? 0);
         }
         Dispose();
         return Task.CompletedTask;
@@ -290,10 +290,13 @@ internal sealed class TunDataPath : IDataPath, IDataPathMetrics, Observe.IObserv
         Counter(text, "dataplane_tun_read_bytes_total", "Bytes read from the TUN.", engine.Outbound.Read.Bytes);
         Counter(text, "dataplane_sent_datagrams_total", "Datagrams sent to peers (each segment counts one).", engine.Outbound.Sent.Packets);
         Counter(text, "dataplane_sent_bytes_total", "UDP payload bytes sent to peers.", engine.Outbound.Sent.Bytes);
-        Counter(text, "dataplane_received_datagrams_total", "Datagrams received from the underlay.", engine.Inbound.Sum(p => p.Received.Packets));
-        Counter(text, "dataplane_received_bytes_total", "UDP payload bytes received from the underlay.", engine.Inbound.Sum(p => p.Received.Bytes));
-        Counter(text, "dataplane_tun_written_packets_total", "Packets written to the TUN (a coalesced super-packet counts one).", engine.Inbound.Sum(p => p.Delivered.Packets));
-        Counter(text, "dataplane_gro_merged_segments_total", "Segments merged into super-packets before the TUN write.", engine.Inbound.Sum(p => p.GroMerged));
+        // The other format's socket (per-peer encapsulation) counts in every total.
+        var (secondaryReceived, secondaryBytes) = _secondary?.Received ?? default;
+        var (secondaryWritten, secondaryMerged) = _secondary?.Written ?? default;
+        Counter(text, "dataplane_received_datagrams_total", "Datagrams received from the underlay.", engine.Inbound.Sum(p => p.Received.Packets) + secondaryReceived);
+        Counter(text, "dataplane_received_bytes_total", "UDP payload bytes received from the underlay.", engine.Inbound.Sum(p => p.Received.Bytes) + secondaryBytes);
+        Counter(text, "dataplane_tun_written_packets_total", "Packets written to the TUN (a coalesced super-packet counts one).", engine.Inbound.Sum(p => p.Delivered.Packets) + secondaryWritten);
+        Counter(text, "dataplane_gro_merged_segments_total", "Segments merged into super-packets before the TUN write.", engine.Inbound.Sum(p => p.GroMerged) + secondaryMerged);
         Counter(text, "dataplane_icmp_errors_sent_total", "ICMP errors written back into the TUN.", engine.Outbound.IcmpSent);
         Counter(text, "dataplane_gso_fallbacks_total", "Times the kernel refused UDP GSO and the socket fell back.", _udp?.GsoFallbacks ?? 0);
         // Every reason, zeros included: a series that appears only at its first drop breaks rate() and alerts on it.

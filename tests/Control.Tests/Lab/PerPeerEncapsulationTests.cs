@@ -84,15 +84,27 @@ public class PerPeerEncapsulationTests : LabTestBase
         }
 
         // The stranger check is per port: node 3 (a vxlan lease) sending flannel-udp to node 2's 8285 is a stranger there.
-        Dataplane.Tun.NetworkNamespace.Run(Node(3), () =>
+        SendFlannelUdpFromNode3(b, 3);
+
+        // A real flanneld udp node sends flannel-udp to every lease's PublicIP:8285. Once node 3's lease says udp, node 2's
+        // 8285 socket accepts it, and what arrives there counts for node 3 in status, as any peer's traffic does.
+        var node3Lease = LeasePath(Ipv4Prefix.Parse("10.244.250.0/24"));
+        var vxlanLease = File.ReadAllText(node3Lease);
+        File.WriteAllText(node3Lease, "{\"PublicIP\":\"198.18.0.3\",\"PublicIPv6\":null}");
+        long fromNode3 = 0;
+        Assert.That(LabTesting.Poll(() =>
         {
-            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
-            socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("198.18.0.3"), 0));
-            var inner = new byte[28];
-            Ipv4Header.Write(inner, new Ipv4HeaderFields(0, 28, 1, false, 64, IpProtocol.Udp, Ipv4Address.Parse("10.244.250.5"), Ipv4Address.Parse(b)));
-            for (int k = 0; k < 3; k++)
-                socket.SendTo(inner, new System.Net.IPEndPoint(System.Net.IPAddress.Parse("198.18.0.2"), 8285));
-        });
+            SendFlannelUdpFromNode3(b, 1);
+            Thread.Sleep(200);
+            var status = DataplaneProcess.Run(["status", "--control-socket", Lab.Layout.ControlSocket(2), "--json"]);
+            if (status.Exit != 0)
+                return false;
+            var row = System.Text.Json.JsonDocument.Parse(status.Out).RootElement.GetProperty("peers").EnumerateArray()
+                .FirstOrDefault(p => p.GetProperty("address").GetString() == "198.18.0.3");
+            fromNode3 = row.ValueKind == System.Text.Json.JsonValueKind.Object ? row.GetProperty("receivedPackets").GetInt64() : 0;
+            return fromNode3 > 0;
+        }, TimeSpan.FromSeconds(15)), Is.Not.Null, $"node 2 counted {fromNode3} datagrams from node 3 on its flannel-udp socket");
+        File.WriteAllText(node3Lease, vxlanLease);
 
         // The udp peer goes: node 2 closes its 8285 socket and its TUN returns to 1450.
         Lab.StopDaemon(1);
@@ -103,7 +115,18 @@ public class PerPeerEncapsulationTests : LabTestBase
         Lab.StopDaemon(2);
         var counters = Lab.TailLog(2, 30).Split('\n').Last(l => l.Contains("Data path stopped", StringComparison.Ordinal));
         TestContext.Out.WriteLine(counters);
-        Assert.That(counters, Does.Match("UnknownSource=[3-9]"), "node 3's flannel-udp datagrams dropped at the 8285 port");
+        Assert.That(counters, Does.Match(@"UnknownSource=([3-9]|\d\d)"), "node 3's flannel-udp datagrams dropped at the 8285 port");
         Assert.That(Lab.TailLog(2, 60), Does.Contain("Dropping datagrams from 198.18.0.3"));
     }
+
+    // Flannel-udp datagrams from node 3 (no daemon there) to node 2's 8285, each one inner UDP header to pod `to`.
+    private static void SendFlannelUdpFromNode3(string to, int count) => Dataplane.Tun.NetworkNamespace.Run(Node(3), () =>
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("198.18.0.3"), 0));
+        var inner = new byte[28];
+        Ipv4Header.Write(inner, new Ipv4HeaderFields(0, 28, 1, false, 64, IpProtocol.Udp, Ipv4Address.Parse("10.244.250.5"), Ipv4Address.Parse(to)));
+        for (int k = 0; k < count; k++)
+            socket.SendTo(inner, new System.Net.IPEndPoint(System.Net.IPAddress.Parse("198.18.0.2"), 8285));
+    });
 }
