@@ -74,7 +74,20 @@ public sealed class FlannelUdpEncapsulation : IEncapsulation
     }
 
     /// <inheritdoc/>
-    public DropReason Decapsulate(PacketBuffer packet) => PrepareInner(packet, MaxReceiveLength);
+    /// <remarks>
+    /// An inner IPv6 packet from a peer is <see cref="DropReason.InnerIpv6"/>, the reason the VXLAN backend's peer check
+    /// gives it (<c>PeerFilter.CheckInner</c>), so one counter means "a peer sent IPv6 into a v4-only overlay" whatever
+    /// the backend, with or without <c>--accept-unknown-peers</c> (this format cannot carry IPv6 at all; flannel's
+    /// <c>udp_to_tun</c> would write it to the TUN unchecked). The send side keeps <see cref="DropReason.BadIpVersion"/>:
+    /// there it is our own TUN's IPv6 chatter, not a peer's doing.
+    /// </remarks>
+    public DropReason Decapsulate(PacketBuffer packet)
+    {
+        var data = packet.Data;
+        if (data.Length >= 1 && data[0] >> 4 == 6)
+            return DropReason.InnerIpv6;
+        return PrepareInner(packet, MaxReceiveLength);
+    }
 
     /// <inheritdoc/>
     public DropReason PrepareSuperPacket(Span<byte> inner, out byte outerTos)

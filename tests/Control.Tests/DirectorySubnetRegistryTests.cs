@@ -163,6 +163,97 @@ public class DirectorySubnetRegistryTests
         Assert.That(snap.Occupied.Count(), Is.EqualTo(6), "bad entries still occupy their subnets");
     }
 
+    [Test, CancelAfter(30_000)]
+    public async Task The_watch_reports_bad_entries_appearing_and_still_delivers_later_valid_changes()
+    {
+        // Issue 13 §2: before LeaseFile, a FIFO blocked the watch's read forever and an unreadable entry ended the watch.
+        using var dir = new TempDir();
+        var r = Open(dir);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(25));
+        await using var e = r.WatchAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        Assert.That(await e.MoveNextAsync(), Is.True);
+        Assert.That(e.Current.Leases, Is.Empty);
+
+        // While the watch runs: a FIFO (value and metadata), symlinks to a lease outside and to a device, a file over
+        // the size cap, a directory with a key's name.
+        Dataplane.Testing.Sh.Run("mkfifo", [dir["subnets/10.244.40.0-24"]]).Check("mkfifo");
+        Dataplane.Testing.Sh.Run("mkfifo", [dir["subnets/.meta/10.244.41.0-24"]]).Check("mkfifo");
+        dir.Write("subnets/10.244.41.0-24", """{"PublicIP":"198.18.0.41","PublicIPv6":null}""");
+        File.CreateSymbolicLink(dir["subnets/10.244.42.0-24"], dir.Write("outside", """{"PublicIP":"198.18.0.42","PublicIPv6":null}"""));
+        File.CreateSymbolicLink(dir["subnets/10.244.43.0-24"], "/dev/zero");
+        dir.Write("subnets/10.244.44.0-24", new string(' ', LeaseFile.MaxSize + 1));
+        Directory.CreateDirectory(dir["subnets/10.244.45.0-24"]);
+        var bad = new[] { "10.244.40.0-24", "10.244.41.0-24", "10.244.42.0-24", "10.244.43.0-24", "10.244.44.0-24" };
+
+        // Then valid changes, one after the other: each must still arrive.
+        foreach (var (name, ip) in new[] { ("10.244.50.0-24", "198.18.0.50"), ("10.244.51.0-24", "198.18.0.51") })
+        {
+            var sw = Stopwatch.StartNew();
+            dir.Write($"subnets/{name}", $$"""{"PublicIP":"{{ip}}","PublicIPv6":null}""");
+            var seen = await NextWhere(e, s => s.Leases.Any(l => SubnetKey.Format(l.Subnet) == name));
+            TestContext.Out.WriteLine($"{name} seen after {sw.ElapsedMilliseconds} ms; corrupt: {string.Join(", ", seen.Corrupt.Select(c => $"{c.Key}: {c.Problem}"))}");
+            Assert.That(seen.Corrupt.Select(c => c.Key), Is.SupersetOf(bad), "every bad entry is reported");
+            Assert.That(seen.Leases.Select(l => l.Attributes.PublicIP.ToString()), Has.No.Member("198.18.0.42"), "a symlink is never followed");
+        }
+        Assert.That(r.Renew(Ipv4Prefix.Parse("10.244.50.0/24"), Ipv4Address.Parse("198.18.0.50"), TimeSpan.FromSeconds(5)).Outcome,
+            Is.EqualTo(RenewOutcome.Static), "the store still answers under its lock");
+        await cts.CancelAsync();
+    }
+
+    [Test, CancelAfter(30_000)]
+    public async Task A_dynamic_lease_that_loses_its_metadata_becomes_static_with_one_warning()
+    {
+        // The documented decision (class comment, README): a value whose .meta vanished is a static reservation, as an
+        // etcd key without TTL is for flanneld, but never silently. A lease that was static from the start warns nothing.
+        using var dir = new TempDir();
+        var log = new ListLogger();
+        var r = DirectorySubnetRegistry.Open(dir.Path, TimeProvider.System, log, TimeSpan.FromMilliseconds(50));
+        r.TryCreate(Subnet, Udp, TimeSpan.FromHours(1));
+        dir.Write("subnets/10.244.9.0-24", """{"PublicIP":"198.18.0.9","PublicIPv6":null}""");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(25));
+        await using var e = r.WatchAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        Assert.That(await e.MoveNextAsync(), Is.True);
+        Assert.That(e.Current.Leases.Single(l => l.Subnet == Subnet).IsStatic, Is.False);
+
+        File.Delete(dir["subnets/.meta/10.244.7.0-24"]);
+        var after = await NextWhere(e, s => s.Leases.Single(l => l.Subnet == Subnet).IsStatic);
+        Assert.That(after.Leases, Has.Count.EqualTo(2), "still routed: a reservation now");
+        var warnings = log.Lines.Where(l => l.Contains("lost its metadata", StringComparison.Ordinal)).ToList();
+        Assert.That(warnings, Has.Count.EqualTo(1), string.Join("\n", log.Lines));
+        Assert.That(warnings[0], Does.StartWith("Warning").And.Contain("10.244.7.0-24").And.Contain("never expires").And.Contain(dir["subnets/10.244.7.0-24"]));
+
+        // Nothing more to say on later rounds (the next change wakes the watch again).
+        dir.Write("subnets/10.244.10.0-24", """{"PublicIP":"198.18.0.10","PublicIPv6":null}""");
+        await NextWhere(e, s => s.Leases.Count == 3);
+        Assert.That(log.Lines.Count(l => l.Contains("lost its metadata", StringComparison.Ordinal)), Is.EqualTo(1), "warned once");
+        await cts.CancelAsync();
+    }
+
+    private static async Task<LeaseSnapshot> NextWhere(IAsyncEnumerator<LeaseSnapshot> e, Func<LeaseSnapshot, bool> condition)
+    {
+        while (true)
+        {
+            Assert.That(await e.MoveNextAsync(), Is.True, "the watch ended");
+            if (condition(e.Current))
+                return e.Current;
+        }
+    }
+
+    /// <summary>Collects "Level: message" lines (thread-safe: the watch logs from its own task).</summary>
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
+
+        public IReadOnlyList<string> Lines => _lines.ToList();
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            _lines.Enqueue($"{logLevel}: {formatter(state, exception)}");
+    }
+
     [Test]
     public void Crash_leftovers_are_swept()
     {

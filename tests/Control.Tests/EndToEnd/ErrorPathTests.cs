@@ -27,9 +27,15 @@ public partial class ErrorPathTests
             s.Bind(new IPEndPoint(IPAddress.Parse(NodeAndPeer.NodeIp), NodeAndPeer.Port));
             return s;
         });
-        var line = FailsWithOneLine(world, world.RunArgs());
+        var daemon = world.Launch(world.RunArgs());
+        var line = FailsWithOneLine(world, daemon);
         Assert.That(line, Does.Contain("198.18.0.1:8285").And.Contain("already in use"));
         Assert.That(NodeAndPeer.NetworkRoutes(world.Node), Is.Empty, "a port conflict fails before any route is touched");
+        // Issue 13 §3: the lease is acquired before the data path starts, subnet.env written only once it runs (the CNI
+        // plugin reads it as "this node is ready"). So here: a lease, and no subnet.env.
+        Assert.That(daemon.Log, Does.Contain("Allocated lease 10.244."), "the failure came after the lease, or this proves nothing");
+        Assert.That(File.Exists(world.SubnetFile), Is.False, "subnet.env written although the data path never ran");
+        Assert.That(Directory.GetFiles(Path.GetDirectoryName(world.SubnetFile)!).Where(f => Path.GetFileName(f).Contains("subnet", StringComparison.Ordinal)), Is.Empty, "no temp file either");
     }
 
     [Test]
@@ -121,9 +127,11 @@ public partial class ErrorPathTests
         Assert.That(line, Does.Contain("/dev/net/tun").And.Contain("CAP_NET_ADMIN"));
     }
 
-    private static string FailsWithOneLine(NodeAndPeer world, IEnumerable<string> args, IEnumerable<string>? wrapper = null, bool tunMayExist = false)
+    private static string FailsWithOneLine(NodeAndPeer world, IEnumerable<string> args, IEnumerable<string>? wrapper = null, bool tunMayExist = false) =>
+        FailsWithOneLine(world, world.Launch(args, wrapper), tunMayExist);
+
+    private static string FailsWithOneLine(NodeAndPeer world, NamespacedDaemon daemon, bool tunMayExist = false)
     {
-        var daemon = world.Launch(args, wrapper);
         Assert.That(daemon.WaitForExit(ExitTimeout), Is.True, "did not exit:\n" + daemon.Log);
         var problems = daemon.StdErr.Where(l => !LogLine().IsMatch(l) && l.Trim().Length > 0).ToList();
         TestContext.Out.WriteLine($"exit {daemon.Process.ExitCode}: {string.Join(" / ", problems)}");

@@ -62,8 +62,11 @@ public class FlannelUdpEncapsulationTests
     }
 
     [Test]
-    public void Ipv6_IsNotCarried() =>
-        Assert.That(Udp.Encapsulate(PacketFactory.Buffer(PacketFactory.Udp6()), ToPeer), Is.EqualTo(DropReason.BadIpVersion));
+    public void Ipv6_IsNotCarried()
+    {
+        Assert.That(Udp.Encapsulate(PacketFactory.Buffer(PacketFactory.Udp6()), ToPeer), Is.EqualTo(DropReason.BadIpVersion), "our TUN's IPv6 chatter");
+        Assert.That(Udp.Decapsulate(PacketFactory.Buffer(PacketFactory.Udp6())), Is.EqualTo(DropReason.InnerIpv6), "a peer's: named as the VXLAN peer check names it");
+    }
 
     [Test]
     public void TruncatedAtEveryOffset_DropsWithReason()
