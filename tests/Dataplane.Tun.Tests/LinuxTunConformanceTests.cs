@@ -15,9 +15,20 @@ public class LinuxTunConformanceTests : TunConformance
 {
     private const int SOL_UDP = 17, UDP_SEGMENT = 103; // linux/udp.h
 
-    private sealed class LinuxRig(NetnsScope scope, LinuxTunDevice tun, Socket sender, Socket receiver) : Rig
+    private sealed class LinuxRig(NetnsScope scope, string ns, LinuxTunDevice tun, Socket sender, Socket receiver) : Rig
     {
         private readonly byte[] _receive = new byte[65536];
+        private Socket? _tcp;
+
+        public override Task StackSendsTcp(ushort port, byte[] data)
+        {
+            var tcp = _tcp = NetworkNamespace.Run(ns, () => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+            return Task.Run(async () =>
+            {
+                await tcp.ConnectAsync(new IPEndPoint(IPAddress.Parse(Remote.ToString()), port));
+                await tcp.SendAsync(new ReadOnlyMemory<byte>(data));
+            });
+        }
 
         public override ITunDevice Tun => tun;
 
@@ -45,6 +56,7 @@ public class LinuxTunConformanceTests : TunConformance
 
         public override void Dispose()
         {
+            _tcp?.Dispose();
             sender.Dispose();
             receiver.Dispose();
             tun.Dispose();
@@ -76,7 +88,7 @@ public class LinuxTunConformanceTests : TunConformance
                 r.Bind(new IPEndPoint(IPAddress.Parse(Local.ToString()), LocalPort));
                 return (s, r);
             });
-            return new LinuxRig(scope, tun, sender, receiver);
+            return new LinuxRig(scope, ns, tun, sender, receiver);
         }
         catch
         {

@@ -44,6 +44,12 @@ public abstract class TunConformance
         /// </summary>
         public abstract void StackSends(byte[] payload, int segmentSize = 0);
 
+        /// <summary>
+        /// The stack opens a TCP connection to <see cref="Remote"/>:<paramref name="port"/> (the test answers its SYN
+        /// through the device) and sends <paramref name="data"/>; the task ends when the data is buffered.
+        /// </summary>
+        public virtual Task StackSendsTcp(ushort port, byte[] data) => throw new NotSupportedException("no TCP stack behind this device");
+
         /// <summary>The next UDP payload the stack received on <see cref="LocalPort"/>, or null after <paramref name="within"/>.</summary>
         public abstract byte[]? StackReceives(TimeSpan within);
 
@@ -325,6 +331,70 @@ public abstract class TunConformance
         Assert.That(header.GsoSize, Is.EqualTo(1000));
         Assert.That(header.NeedsChecksum, Is.True);
         Assert.That((header.CsumStart, header.CsumOffset), Is.EqualTo(((ushort)20, (ushort)6)));
+    }
+
+    /// <summary>Polls reads for 5 s until a TCP packet from the stack to <paramref name="port"/> that <paramref name="match"/> accepts.</summary>
+    private static (byte[] Packet, VirtioNetHeader Header)? ReadTcp(ITunDevice tun, PacketBuffer[] buffers, ushort port, Func<byte[], bool> match)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var b in buffers)
+                b.Reset();
+            var r = tun.Read(buffers, wait: false, out int n);
+            Assert.That(r.Status, Is.AnyOf(IoStatus.Ok, IoStatus.WouldBlock), r.ToString());
+            if (n == 0)
+                Thread.Sleep(2);
+            for (int i = 0; i < n; i++)
+            {
+                var p = buffers[i].Data;
+                if (p.Length >= 40 && p[0] == 0x45 && p[9] == IpProtocol.Tcp && BinaryPrimitives.ReadUInt16BigEndian(p[22..]) == port && match(p.ToArray()))
+                    return (p.ToArray(), buffers[i].Offload);
+            }
+        }
+        return null;
+    }
+
+    [Test]
+    public void With_offloads_a_tcp_flow_of_the_stack_is_read_as_tso_super_packets_with_their_header()
+    {
+        using var rig = CreateWithKernelOffloads();
+        const ushort port = 5201, mss = 1400;
+        var buffers = ReadBuffers(rig.Tun, 4);
+        var sending = rig.StackSendsTcp(port, Payload(256 * 1024, 9));
+        var syn = ReadTcp(rig.Tun, buffers, port, p => (p[33] & 0x12) == 0x02);
+        Assert.That(syn, Is.Not.Null, "the stack's SYN was never read");
+
+        // The far end's SYN-ACK, written as a plain packet: MSS option 1400, window 65535, no other options.
+        var s = syn!.Value.Packet;
+        var synAck = new byte[20 + 24];
+        Ipv4Header.Write(synAck, new Ipv4HeaderFields(0, (ushort)synAck.Length, 1, true, 64, IpProtocol.Tcp, Remote, Local));
+        var tcp = synAck.AsSpan(20);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp, port);
+        s.AsSpan(20, 2).CopyTo(tcp[2..]);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], 1_000_000);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[8..], BinaryPrimitives.ReadUInt32BigEndian(s.AsSpan(24)) + 1);
+        tcp[12] = 6 << 4;
+        tcp[13] = 0x12;
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[14..], 65535);
+        tcp[20] = 2;
+        tcp[21] = 4;
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[22..], mss);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Finish(Checksum.Sum(tcp, Checksum.PseudoHeaderSum(Remote, Local, IpProtocol.Tcp, (ushort)tcp.Length))));
+        var answer = ToWrite(rig.Tun, synAck);
+        Assert.That(rig.Tun.Write(new[] { answer }), Is.EqualTo(IoResult.Ok));
+        Assert.That(answer.Verdict, Is.EqualTo(DropReason.None));
+
+        // The initial window (10 segments) leaves as one or a few TSO super-packets of MSS-sized segments.
+        var super = ReadTcp(rig.Tun, buffers, port, p => p.Length > 20 + 20 + mss);
+        Assert.That(super, Is.Not.Null, "no TCP packet longer than one segment was read: the stack segmented in software (no TSO)");
+        var (packet, header) = super!.Value;
+        TestContext.Out.WriteLine($"read a {packet.Length}-byte TCP packet: gso {header.GsoType} size {header.GsoSize}, csum {header.CsumStart}+{header.CsumOffset}");
+        Assert.That(header.GsoType, Is.EqualTo(GsoType.TcpV4));
+        Assert.That(header.GsoSize, Is.InRange(1, (int)mss), "gso_size is the MSS (less options)");
+        Assert.That(header.NeedsChecksum, Is.True);
+        Assert.That((header.CsumStart, header.CsumOffset), Is.EqualTo(((ushort)20, (ushort)16)));
+        Assert.That(sending.IsFaulted, Is.False, sending.Exception?.ToString());
     }
 
     [Test]
