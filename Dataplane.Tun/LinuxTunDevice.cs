@@ -185,6 +185,9 @@ public sealed class LinuxTunDevice : ITunDevice, IDisposable
     /// <inheritdoc/>
     public IoResult Write(Span<PacketBuffer> packets)
     {
+        // ITunDevice's contract (and the fake's behaviour, TunConformance): once cancelled, nothing more is written.
+        if (_canceller.IsCancelled)
+            return new IoResult(IoStatus.Closed);
         foreach (var packet in packets)
         {
             if (packet.Verdict != DropReason.None)

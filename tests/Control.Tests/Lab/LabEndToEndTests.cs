@@ -55,6 +55,9 @@ public class LabEndToEndTests
             TestContext.Out.WriteLine($"UDP {(reverse ? "2->1" : "1->2")}: {packets} packets, {lost} lost");
             Assert.That(packets - lost, Is.GreaterThan(packets / 2), "most UDP datagrams delivered");
         }
+        // Each node sent one bulk transfer: both did it on the batch path with their offloads.
+        BatchPath.AssertRanWithOffloads(_lab, 1);
+        BatchPath.AssertRanWithOffloads(_lab, 2);
     }
 
     [Test]

@@ -72,6 +72,7 @@ public class VxlanInteropTests : LabTestBase
             var udp = LabTesting.Iperf(Pod(1), Pod(2), b, udp: true, reverse: reverse)["sum"]!;
             Assert.That(udp["packets"]!.GetValue<long>() - udp["lost_packets"]!.GetValue<long>(), Is.GreaterThan(udp["packets"]!.GetValue<long>() / 2));
         }
+        BatchPath.AssertRanWithOffloads(Lab, 1);
     }
 
     [Test]
@@ -163,6 +164,7 @@ public class VxlanInteropTests : LabTestBase
         Assert.That(mtu, Is.EqualTo("1450"));
         var tcp = LabTesting.Iperf(Pod(1), Pod(2), Lab.PodAddress(2));
         TestContext.Out.WriteLine($"TCP ours->ours vxlan: {tcp["sum_received"]!["bits_per_second"]!.GetValue<double>() / 1e6:0} Mbit/s");
+        BatchPath.AssertRanWithOffloads(Lab, 1);
     }
 
     /// <summary>A VXLAN payload as the kernel node would send it: echo request from its pod subnet to our pod.</summary>

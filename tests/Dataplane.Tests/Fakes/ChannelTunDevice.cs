@@ -79,7 +79,10 @@ internal sealed class ChannelTunDevice(int batchSize = 8, TunOffloads offloads =
             if (p.Verdict != DropReason.None)
                 continue;
             var bytes = p.Data.ToArray();
-            if (FailWrite?.Invoke(bytes) == true)
+            // As the kernel's tun_get_user for IFF_TUN|IFF_NO_PI: the protocol comes from the version nibble, and a
+            // packet that is neither IPv4 nor IPv6 is refused (EINVAL). TunConformance holds both to it.
+            bool notIp = bytes.Length == 0 || (bytes[0] >> 4 != 4 && bytes[0] >> 4 != 6);
+            if (notIp || FailWrite?.Invoke(bytes) == true)
             {
                 p.Verdict = DropReason.IoError;
                 continue;
