@@ -11,7 +11,7 @@ namespace Dataplane.Tun.Tests;
 /// namespace: one sends towards the TUN's route, one is bound to the TUN's address.
 /// </summary>
 [Category("Privileged")]
-public class LinuxTunConformanceTests : TunConformance
+public class LinuxTunConformanceTests : TunConformanceWithKernelOffloads
 {
     private const int SOL_UDP = 17, UDP_SEGMENT = 103; // linux/udp.h
 
