@@ -137,7 +137,7 @@ internal sealed partial class DirectorySubnetRegistry
             (ref FileSystemEntry e) => (e.FileName.ToString(), e.LastWriteTimeUtc.UtcTicks ^ e.Length),
             new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = true })
         {
-            ShouldIncludePredicate = (ref FileSystemEntry e) => !e.IsDirectory && !e.FileName.StartsWith("."),
+            ShouldIncludePredicate = (ref FileSystemEntry e) => !e.FileName.StartsWith("."), // directories too: see ListLocked
         };
 
     private static LeaseSnapshot Build(Dictionary<string, Entry> entries, DateTimeOffset now)
@@ -217,7 +217,7 @@ internal sealed partial class DirectorySubnetRegistry
             _watcher = new FileSystemWatcher(subnetsDir)
             {
                 IncludeSubdirectories = true,
-                NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.Attributes,
+                NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.Attributes,
                 InternalBufferSize = 64 * 1024,
             };
             _watcher.Created += OnEvent;

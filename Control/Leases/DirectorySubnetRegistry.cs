@@ -292,7 +292,9 @@ internal sealed partial class DirectorySubnetRegistry : ISubnetRegistry
     {
         var leases = new List<Lease>();
         var corrupt = new List<CorruptLease>();
-        foreach (var path in Directory.EnumerateFiles(_subnetsDir))
+        // Every entry, directories included: one named like a key is reported (LeaseFile: "not a regular file") and
+        // occupies its subnet, as the watch sees it, so no allocator picks a subnet it could never rename a file onto.
+        foreach (var path in Directory.EnumerateFileSystemEntries(_subnetsDir))
         {
             var key = Path.GetFileName(path);
             if (key.StartsWith('.'))

@@ -146,6 +146,7 @@ public class DirectorySubnetRegistryTests
         File.CreateSymbolicLink(dir["subnets/10.244.32.0-24"], target);
         File.CreateSymbolicLink(dir["subnets/10.244.33.0-24"], "/dev/zero");
         dir.Write("subnets/10.244.34.0-24", new string(' ', LeaseFile.MaxSize + 1));
+        Directory.CreateDirectory(dir["subnets/10.244.35.0-24"]);
 
         var sw = Stopwatch.StartNew();
         var snap = r.List();
@@ -154,13 +155,14 @@ public class DirectorySubnetRegistryTests
         Assert.That(renewed.Outcome, Is.EqualTo(RenewOutcome.Renewed), "a FIFO in the directory must not block renewals");
         Assert.That(snap.Leases.Select(l => l.Subnet), Is.EqualTo(new[] { Subnet }));
         var problems = snap.Corrupt.ToDictionary(c => c.Key, c => c.Problem);
-        Assert.That(problems.Keys, Is.EquivalentTo(new[] { "10.244.30.0-24", "10.244.31.0-24", "10.244.32.0-24", "10.244.33.0-24", "10.244.34.0-24" }));
+        Assert.That(problems.Keys, Is.EquivalentTo(new[] { "10.244.30.0-24", "10.244.31.0-24", "10.244.32.0-24", "10.244.33.0-24", "10.244.34.0-24", "10.244.35.0-24" }));
         Assert.That(problems["10.244.30.0-24"], Does.Contain("not a regular file (a FIFO)"));
         Assert.That(problems["10.244.31.0-24"], Does.Contain("metadata is not a regular file (a FIFO)"));
         Assert.That(problems["10.244.32.0-24"], Does.Contain("symbolic link"));
         Assert.That(problems["10.244.33.0-24"], Does.Contain("symbolic link"));
         Assert.That(problems["10.244.34.0-24"], Does.Contain($"larger than {LeaseFile.MaxSize} bytes"));
-        Assert.That(snap.Occupied.Count(), Is.EqualTo(6), "bad entries still occupy their subnets");
+        Assert.That(problems["10.244.35.0-24"], Does.Contain("not a regular file (a directory)"));
+        Assert.That(snap.Occupied.Count(), Is.EqualTo(7), "bad entries still occupy their subnets");
     }
 
     [Test, CancelAfter(30_000)]
@@ -183,7 +185,7 @@ public class DirectorySubnetRegistryTests
         File.CreateSymbolicLink(dir["subnets/10.244.43.0-24"], "/dev/zero");
         dir.Write("subnets/10.244.44.0-24", new string(' ', LeaseFile.MaxSize + 1));
         Directory.CreateDirectory(dir["subnets/10.244.45.0-24"]);
-        var bad = new[] { "10.244.40.0-24", "10.244.41.0-24", "10.244.42.0-24", "10.244.43.0-24", "10.244.44.0-24" };
+        var bad = new[] { "10.244.40.0-24", "10.244.41.0-24", "10.244.42.0-24", "10.244.43.0-24", "10.244.44.0-24", "10.244.45.0-24" };
 
         // Then valid changes, one after the other: each must still arrive.
         foreach (var (name, ip) in new[] { ("10.244.50.0-24", "198.18.0.50"), ("10.244.51.0-24", "198.18.0.51") })
