@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Control.Daemon;
+using Microsoft.Extensions.Logging;
 
 namespace Control.Commands;
 
@@ -52,6 +53,13 @@ internal sealed class RunVerb : IVerb
         try
         {
             return RunAsync(options, context, loggers, shutdown.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
+        {
+            // SIGTERM/SIGINT while still setting up (e.g. waiting for etcd or for its config): nothing was set up
+            // to undo, so it is a clean exit, not a crash (an escaped cancellation aborted the process, exit 134).
+            loggers.CreateLogger("dataplane").LogInformation("Shutdown requested before setup finished; exiting");
+            return 0;
         }
         catch (ControlException e)
         {

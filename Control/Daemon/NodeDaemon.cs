@@ -239,7 +239,7 @@ internal sealed class NodeDaemon
             if (snapshot.Corrupt.FirstOrDefault(c => c.Subnet == own) is { } corrupt)
                 throw Fatal($"our own lease {corrupt.Key} in {setup.Registry.Description} is corrupt ({corrupt.Problem}). Shutting down daemon.");
             var mine = snapshot.Find(own);
-            if (mine is null && await ReclaimAfterClockJumpAsync(setup, state, ct).ConfigureAwait(false))
+            if (mine is null && await ReclaimOrUndecidedAsync(setup, state, ct).ConfigureAwait(false))
                 continue; // the store's next snapshot has our lease again; keep the routes we have until then
             if (mine is null || mine.Attributes.PublicIP != publicIp)
                 throw Revoked($"Lease has been revoked. Shutting down daemon. (subnet {own} is gone from {setup.Registry.Description})");
@@ -316,7 +316,22 @@ internal sealed class NodeDaemon
                 case RenewOutcome.Corrupt:
                     throw Fatal($"our own lease {SubnetKey.Format(subnet)} in {setup.Registry.Description} is corrupt ({result.Problem}). Shutting down daemon.");
                 default:
-                    if (await ReclaimAfterClockJumpAsync(setup, state, ct).ConfigureAwait(false))
+                    bool reclaimed;
+                    try
+                    {
+                        reclaimed = await ReclaimAfterClockJumpAsync(setup, state, ct).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        // The store said "gone" and then could not be asked again (an etcd member lost mid-renewal):
+                        // undecided, so retried like a failed renewal rather than ending the daemon on a guess (it
+                        // was an unhandled "internal error in the lease loops").
+                        var delay = RenewalSchedule.BackOff(failures++, ttl);
+                        _logger.LogWarning("Could not confirm lease {Subnet} after a renewal found it missing (retrying in {Delay}): {Error}", subnet, delay, e.Message);
+                        retryAt = _time.GetUtcNow() + delay;
+                        break;
+                    }
+                    if (reclaimed)
                         break;
                     throw Revoked($"Lease has been revoked. Shutting down daemon. (subnet {subnet} is gone from {setup.Registry.Description})");
             }
@@ -367,6 +382,24 @@ internal sealed class NodeDaemon
         finally
         {
             _reclaimGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// The watch loop's <see cref="ReclaimAfterClockJumpAsync"/>: when the store cannot be asked (an outage right after
+    /// a snapshot without our lease), the answer is "undecided" (true: keep the routes, wait for the next snapshot),
+    /// not an unhandled error that ends the daemon.
+    /// </summary>
+    private async Task<bool> ReclaimOrUndecidedAsync(NodeSetup setup, OwnLeaseState state, CancellationToken ct)
+    {
+        try
+        {
+            return await ReclaimAfterClockJumpAsync(setup, state, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogWarning("Our lease {Subnet} is missing from a snapshot and the store cannot be asked again ({Error}); waiting for the next snapshot", setup.Lease.Subnet, e.Message);
+            return true;
         }
     }
 

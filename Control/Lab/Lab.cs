@@ -52,7 +52,7 @@ internal sealed class Lab
             LabShell.InNs(ul, "ip link set lo up");
             LabShell.InNs(ul, "ip link add br0 type bridge");
             LabShell.InNs(ul, "ip link set br0 up");
-            if (options.Store == "etcd")
+            if (options.Store == "etcd" && options.EtcdEndpoints is null)
                 StartEtcd(config);
             for (int i = 1; i <= options.Nodes; i++)
                 AddNode(i);
@@ -98,7 +98,7 @@ internal sealed class Lab
         var args = new List<string>(options.DataplaneCommand ?? DataplaneCommand());
         // etcd: exactly flanneld's flags (endpoints and the default prefix); dir: our embedded store.
         args.AddRange(options.Store == "etcd"
-            ? ["--etcd-endpoints", LabLayout.EtcdEndpoint, "--etcd-prefix", LabLayout.EtcdPrefix]
+            ? ["--etcd-endpoints", options.EtcdEndpoints ?? LabLayout.EtcdEndpoint, "--etcd-prefix", LabLayout.EtcdPrefix]
             : ["--lease-dir", _layout.LeaseDir]);
         args.AddRange(["--iface", "eth0", "--subnet-file", _layout.SubnetFile(i)]);
         // Every node's daemon shares this filesystem: each gets its own control socket (dataplane status --control-socket …).
@@ -126,6 +126,19 @@ internal sealed class Lab
         var ul = LabLayout.UnderlayNamespace;
         LabShell.InNs(ul, $"ip addr add {LabLayout.EtcdAddress}/24 dev br0");
         Directory.CreateDirectory(_layout.EtcdDataDir);
+        LaunchEtcd();
+        var put = LabShell.Run("ip", ["netns", "exec", ul, "etcdctl", "--endpoints", LabLayout.EtcdEndpoint, "put", LabLayout.EtcdPrefix + "/config", config]);
+        if (put.ExitCode != 0)
+            throw new LabException($"etcdctl put {LabLayout.EtcdPrefix}/config failed: {put.StdErr.Trim()}");
+    }
+
+    /// <summary>
+    /// Starts the lab's etcd member on its data dir (detached, in the underlay namespace) and waits until it answers.
+    /// Also how the outage tests bring it back after <see cref="KillEtcd"/>: same data dir, so same keys and leases.
+    /// </summary>
+    public void LaunchEtcd()
+    {
+        var ul = LabLayout.UnderlayNamespace;
         string[] etcd =
         [
             "etcd", "--name", "lab", "--data-dir", _layout.EtcdDataDir,
@@ -137,9 +150,19 @@ internal sealed class Lab
         LabShell.Run("/bin/sh", ["-c", script]);
         WaitFor(() => LabShell.Run("ip", ["netns", "exec", ul, "etcdctl", "--endpoints", LabLayout.EtcdEndpoint, "endpoint", "health"]).ExitCode == 0,
             TimeSpan.FromSeconds(20), () => $"the lab etcd did not become healthy; {_layout.EtcdLog} says:\n{(File.Exists(_layout.EtcdLog) ? File.ReadAllText(_layout.EtcdLog) : "(no log)")}");
-        var put = LabShell.Run("ip", ["netns", "exec", ul, "etcdctl", "--endpoints", LabLayout.EtcdEndpoint, "put", LabLayout.EtcdPrefix + "/config", config]);
-        if (put.ExitCode != 0)
-            throw new LabException($"etcdctl put {LabLayout.EtcdPrefix}/config failed: {put.StdErr.Trim()}");
+    }
+
+    /// <summary>
+    /// Kills the lab's etcd (SIGKILL, as a crash): the only processes in the underlay namespace are etcd's. Returns
+    /// the PIDs killed.
+    /// </summary>
+    public IReadOnlyList<int> KillEtcd()
+    {
+        var pids = NamespacePids(LabLayout.UnderlayNamespace);
+        foreach (var pid in pids)
+            LabShell.Try($"kill -KILL {pid}");
+        WaitFor(() => NamespacePids(LabLayout.UnderlayNamespace).Count == 0, TimeSpan.FromSeconds(10), () => "the lab etcd did not die on SIGKILL");
+        return pids;
     }
 
     /// <summary>Stops node i's daemon with SIGTERM (SIGKILL after <paramref name="grace"/>).</summary>

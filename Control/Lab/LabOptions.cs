@@ -16,6 +16,12 @@ internal sealed record LabOptions
     /// </summary>
     public string Store { get; init; } = "dir";
 
+    /// <summary>
+    /// With <see cref="Store"/> "etcd": the daemons' --etcd-endpoints when the caller runs etcd itself (the outage
+    /// tests' three-member cluster); the lab then starts no etcd and the caller writes the config. Null: the lab's own.
+    /// </summary>
+    public string? EtcdEndpoints { get; init; }
+
     /// <summary>Pass --ip-masq to the daemons.</summary>
     public bool IpMasq { get; init; }
 

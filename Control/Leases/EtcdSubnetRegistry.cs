@@ -218,6 +218,12 @@ internal sealed class EtcdSubnetRegistry : ISubnetRegistry
         var response = await CallAsync((deadline, ct) => _client.TransactionAsync(txn, null, deadline, ct), cancellationToken).ConfigureAwait(false);
         if (!response.Succeeded)
         {
+            // Our own put may be what moved the ModRevision: a transaction whose first try committed but whose answer
+            // was lost (the member died) and that was sent again fails its compare against our own write. Then the
+            // key holds the grant we just made, which nobody else can attach: renewed, not gone.
+            var after = await CallAsync((deadline, ct) => _client.GetAsync(new RangeRequest { Key = key }, null, deadline, ct), cancellationToken).ConfigureAwait(false);
+            if (after.Kvs.Count == 1 && after.Kvs[0].Lease == leaseId)
+                return new RenewResult(RenewOutcome.Renewed, expiration);
             // Expired, deleted or rewritten since our read: what is there now is not the lease we held.
             await RevokeQuietlyAsync(leaseId, cancellationToken).ConfigureAwait(false);
             return new RenewResult(RenewOutcome.Gone);

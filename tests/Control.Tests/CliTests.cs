@@ -18,7 +18,7 @@ public class CliTests
     [TearDown]
     public void TearDown() => _dir.Dispose();
 
-    private (int Exit, string Out, string Err) Cli(string[] args, Dictionary<string, string>? env = null, CancellationToken? shutdown = null)
+    private (int Exit, string Out, string Err) Cli(string[] args, Dictionary<string, string>? env = null, CancellationToken? shutdown = null, TextWriter? log = null)
     {
         var output = new StringWriter();
         var error = new StringWriter();
@@ -30,7 +30,8 @@ public class CliTests
             Host = FakeHost.Standard(),
             // In-process runs happen in the root namespace: never the real TUN data path here.
             DataPaths = new LoggingDataPath.Factory(),
-            Logging = false,
+            Logging = log is not null,
+            LogOutput = log,
             Shutdown = shutdown ?? new CancellationToken(canceled: true),
         };
         int exit = Commands.Cli.Run(args, context);
@@ -66,6 +67,40 @@ public class CliTests
         Assert.That(exit, Is.Zero, stderr);
         Assert.That(File.ReadAllText(_dir["subnet.env"]), Does.Contain("FLANNEL_MTU=1472\n").And.Contain("FLANNEL_IPMASQ=false\n"));
         Assert.That(File.ReadAllText(Directory.GetFiles(_dir["leases/subnets"]).Single(f => !Path.GetFileName(f).StartsWith('.'))), Is.EqualTo("""{"PublicIP":"198.18.0.50","PublicIPv6":null}"""));
+    }
+
+    [Test]
+    public void Without_etcd_flags_the_store_is_flanneld_s_default_etcd_and_FLANNELD_ETCD_variables_are_read()
+    {
+        // The daemon logs the store it opened before it contacts it; the shutdown token (already cancelled) stops it
+        // right after, so nothing needs to listen on the endpoints.
+        string[] run = ["run", "--iface", "eth0", "--subnet-file", _dir["subnet.env"], "--unsafe-control-only"];
+        var defaults = new StringWriter();
+        var (exit, _, stderr) = Cli(run, log: defaults);
+        Assert.That(exit, Is.Zero, stderr + defaults);
+        // flanneld's main.go: etcd-endpoints "http://127.0.0.1:4001,http://127.0.0.1:2379", etcd-prefix "/coreos.com/network".
+        Assert.That(defaults.ToString(), Does.Contain("Using the etcd lease store at http://127.0.0.1:4001,http://127.0.0.1:2379, prefix /coreos.com/network"), defaults.ToString());
+
+        var env = new Dictionary<string, string>
+        {
+            ["FLANNELD_ETCD_ENDPOINTS"] = "http://198.18.0.10:2379,http://198.18.0.11:2379",
+            ["FLANNELD_ETCD_PREFIX"] = "/example.com/net",
+        };
+        var fromEnv = new StringWriter();
+        (exit, _, stderr) = Cli(run, env, log: fromEnv);
+        Assert.That(exit, Is.Zero, stderr + fromEnv);
+        Assert.That(fromEnv.ToString(), Does.Contain("Using the etcd lease store at http://198.18.0.10:2379,http://198.18.0.11:2379, prefix /example.com/net"), fromEnv.ToString());
+
+        // The command line wins over the variables, as for every other flag.
+        var both = new StringWriter();
+        (exit, _, stderr) = Cli([.. run, "--etcd-prefix=/cli/net"], env, log: both);
+        Assert.That(exit, Is.Zero, stderr + both);
+        Assert.That(both.ToString(), Does.Contain("http://198.18.0.10:2379,http://198.18.0.11:2379, prefix /cli/net"), both.ToString());
+
+        // And `acquire` (same reader) refuses a bad endpoint from the environment like one from the command line.
+        var bad = Cli(["acquire", "--subnet-file", _dir["subnet.env"], "--net-config-path", _dir["net.json"]], new Dictionary<string, string> { ["FLANNELD_ETCD_ENDPOINTS"] = "127.0.0.1:2379" });
+        Assert.That(bad.Exit, Is.EqualTo(2), bad.Err);
+        Assert.That(bad.Err, Does.Contain("invalid --etcd-endpoints entry '127.0.0.1:2379'"));
     }
 
     [Test]

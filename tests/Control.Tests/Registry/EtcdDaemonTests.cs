@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Text.Json;
 using Dataplane.Testing;
+using dotnet_etcd;
 using DaemonProcess = Control.Tests.ProcessTests.Daemon;
 
 namespace Control.Tests.Registry;
@@ -52,6 +54,100 @@ public class EtcdDaemonTests
         a.Terminate();
         Assert.That(a.Process.WaitForExit(10_000), Is.True, a.Log);
         Assert.That(a.Process.ExitCode, Is.Zero, a.Log);
+    }
+
+    [Test]
+    public void Our_key_is_bound_to_an_etcd_lease_granted_with_flanneld_s_24_hour_ttl()
+    {
+        using var dir = new TempDir();
+        using var etcd = EtcdCluster.Start();
+        var prefix = Prefix();
+        etcd.Ctl("put", prefix + "/config", """{"Network":"10.244.0.0/16"}""").Check("put config");
+        using var a = new DaemonProcess(RunArgs(dir, etcd, prefix, 1));
+        Assert.That(a.WaitForLog("Wrote subnet file", Startup), Is.True, a.Log);
+
+        // The key's lease ID (etcdctl prints it in decimal; lease timetolive wants hex), then what etcd says of it.
+        var get = JsonDocument.Parse(etcd.Ctl("get", "--prefix", prefix + "/subnets/", "--write-out=json").Check("get").StdOut).RootElement;
+        var kvs = get.GetProperty("kvs");
+        Assert.That(kvs.GetArrayLength(), Is.EqualTo(1), get.ToString());
+        var leaseId = kvs[0].GetProperty("lease").GetInt64();
+        Assert.That(leaseId, Is.Not.Zero, "the key is bound to an etcd lease (a key without one is a reservation)");
+        var ttl = JsonDocument.Parse(etcd.Ctl("lease", "timetolive", leaseId.ToString("x", System.Globalization.CultureInfo.InvariantCulture), "--write-out=json").Check("timetolive").StdOut).RootElement;
+        TestContext.Out.WriteLine($"lease {leaseId:x}: {ttl}");
+        // flannel's subnetTTL = 24 * time.Hour, granted as Grant(ctx, int64(ttl.Seconds())).
+        Assert.That(ttl.GetProperty("granted-ttl").GetInt64(), Is.EqualTo(86_400), "granted with flanneld's 24 h TTL");
+        Assert.That(ttl.GetProperty("ttl").GetInt64(), Is.InRange(86_400 - 60, 86_400), "and counting down from it");
+    }
+
+    [Test, CancelAfter(180_000)]
+    public async Task A_watch_that_falls_behind_a_compaction_re_lists_and_converges()
+    {
+        // etcd never cancels a watch that is in sync when the history is compacted (it has already sent everything),
+        // so the re-list path needs a watcher that is behind: the daemon frozen (SIGSTOP) stops reading its watch
+        // stream, etcd's send blocks once the HTTP/2 window and gRPC's write quota are full, its watch channel
+        // (128 responses) fills, the watcher becomes a "victim" at some revision; later writes are compacted away,
+        // and when the daemon thaws etcd answers the watcher's next revision with CompactRevision (etcd 3.4,
+        // mvcc/watchable_store.go: choose() for unsynced watchers with minRev below the compaction).
+        using var dir = new TempDir();
+        using var etcd = EtcdCluster.Start();
+        var prefix = Prefix();
+        etcd.Ctl("put", prefix + "/config", """{"Network":"10.244.0.0/16"}""").Check("put config");
+        using var raw = new EtcdClient(etcd.Endpoints);
+        await raw.PutAsync(prefix + "/subnets/10.244.50.0-24", """{"PublicIP":"198.18.0.50","PublicIPv6":null}""");
+        using var a = new DaemonProcess(RunArgs(dir, etcd, prefix, 1));
+        Assert.That(a.WaitForLog("Wrote subnet file", Startup), Is.True, a.Log);
+        Assert.That(a.WaitForLog("route add 10.244.50.0/24", TimeSpan.FromSeconds(5)), Is.True, a.Log);
+        var pid = a.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        long compactedAt;
+        Sh.Run("kill", ["-STOP", pid]).Check("kill -STOP");
+        try
+        {
+            // 1 000 writes of 2 kB under the watched prefix (far more than the window and the channel hold), all to one
+            // key that is not a subnet key (the daemon counts it as corrupt once), then the changes the daemon must
+            // learn: 10.244.50.0/24 gone, 10.244.70.0/24 new; then the filler gone and the history compacted.
+            var filler = new string('x', 2048);
+            for (int i = 0; i < 1000; i++)
+                await raw.PutAsync(prefix + "/subnets/filler", filler);
+            await raw.DeleteRangeAsync(prefix + "/subnets/10.244.50.0-24");
+            await raw.PutAsync(prefix + "/subnets/10.244.70.0-24", """{"PublicIP":"198.18.0.70","PublicIPv6":null}""");
+            var last = await raw.DeleteRangeAsync(prefix + "/subnets/filler");
+            compactedAt = last.Header.Revision;
+            await raw.CompactAsync(new Etcdserverpb.CompactionRequest { Revision = compactedAt, Physical = true });
+            TestContext.Out.WriteLine($"history compacted at revision {compactedAt} while the daemon was frozen");
+        }
+        finally
+        {
+            Sh.Run("kill", ["-CONT", pid]).Check("kill -CONT");
+        }
+
+        Assert.That(a.WaitForLog("lost its place (compacted to revision", TimeSpan.FromSeconds(30)), Is.True,
+            "the watch behind the compaction is told so and re-lists:\n" + a.Log);
+        Assert.That(a.WaitForLog("route add 10.244.70.0/24", TimeSpan.FromSeconds(10)), Is.True, "the re-list finds the new peer:\n" + a.Log);
+        Assert.That(a.WaitForLog("route del 10.244.50.0/24", TimeSpan.FromSeconds(10)), Is.True, "and drops the one deleted meanwhile:\n" + a.Log);
+        var relist = a.Log.Split('\n').First(l => l.Contains("lost its place", StringComparison.Ordinal));
+        TestContext.Out.WriteLine(relist);
+        Assert.That(relist, Does.Contain($"compacted to revision {compactedAt}"));
+        Assert.That(a.Process.HasExited, Is.False, a.Log);
+    }
+
+    [Test]
+    public void Sigterm_while_waiting_for_etcd_or_its_config_is_a_clean_exit()
+    {
+        using var dir = new TempDir();
+        using var etcd = EtcdCluster.Start();
+        using var waiting = new DaemonProcess(RunArgs(dir, etcd, Prefix(), 1));
+        Assert.That(waiting.WaitForLog("flannel config not found in etcd store", Startup), Is.True, waiting.Log);
+        etcd.Kill(0);
+        using var unreachable = new DaemonProcess(RunArgs(dir, etcd, Prefix(), 2));
+        Assert.That(unreachable.WaitForLog("Lost contact with etcd", Startup), Is.True, unreachable.Log);
+        foreach (var daemon in new[] { waiting, unreachable })
+        {
+            daemon.Terminate();
+            Assert.That(daemon.Process.WaitForExit(10_000), Is.True, daemon.Log);
+            Assert.That(daemon.Process.ExitCode, Is.Zero, "nothing was set up, nothing failed: exit 0, not an aborted process\n" + daemon.Log);
+            Assert.That(daemon.Log, Does.Not.Contain("Unhandled exception"));
+        }
     }
 
     [Test]

@@ -164,6 +164,35 @@ public abstract class SubnetRegistryConformance
         Assert.That((await _store.ListAsync(Ct)).Leases, Has.Count.EqualTo(6));
     }
 
+    [Test, CancelAfter(60_000)]
+    public async Task Acquisition_prefers_our_lease_by_public_ip_then_the_subnet_env_subnet_then_a_free_one()
+    {
+        // flannel's tryAcquireLease order (reference/flannel.md): a lease already held by our PublicIP, then the
+        // subnet from subnet.env if it is free, then a random free one.
+        var config = NetworkConfigParser.Parse("""{"Network":"10.244.0.0/16"}""", "t");
+        var previous = Ipv4Prefix.Parse("10.244.9.0/24");
+        await _store.TryCreateAsync(Subnet, Udp, Long, Ct);
+
+        // 1. Our PublicIP already holds 10.244.7.0/24: reused, even though subnet.env names a free 10.244.9.0/24.
+        var ours = await new LeaseAcquirer(_store, NullLogger.Instance).AcquireAsync(config, Udp, previous, Long, Ct);
+        Assert.That(ours.Subnet, Is.EqualTo(Subnet), "the lease held by our PublicIP comes first");
+        Assert.That(ours.Expiration, Is.Not.Null, "reused with a TTL, not turned into a reservation");
+
+        // 2. Another node with no lease of its own gets its subnet.env subnet while it is free.
+        var other = await new LeaseAcquirer(_store, NullLogger.Instance).AcquireAsync(config, Other, previous, Long, Ct);
+        Assert.That(other.Subnet, Is.EqualTo(previous), "then the subnet from subnet.env");
+
+        // 3. A third node naming the same (now taken) subnet gets a free one instead: never a taken subnet.
+        var third = await new LeaseAcquirer(_store, NullLogger.Instance)
+            .AcquireAsync(config, LeaseAttributes.ForUdp(Ipv4Address.Parse("198.18.0.3")), previous, Long, Ct);
+        Assert.That(third.Subnet, Is.Not.EqualTo(previous).And.Not.EqualTo(Subnet), "then a free subnet");
+        Assert.That(config.IsCompatible(third.Subnet), Is.True, third.Subnet.ToString());
+
+        var leases = (await _store.ListAsync(Ct)).Leases;
+        Assert.That(leases.Select(l => (l.Subnet, l.Attributes.PublicIP.ToString())),
+            Is.EquivalentTo(new[] { (Subnet, "198.18.0.1"), (previous, "198.18.0.2"), (third.Subnet, "198.18.0.3") }), "one lease per node, nothing duplicated");
+    }
+
     private static async Task<bool> PollAsync(Func<Task<bool>> condition, TimeSpan limit, string what)
     {
         var sw = Stopwatch.StartNew();
