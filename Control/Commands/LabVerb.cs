@@ -86,13 +86,14 @@ internal sealed class LabVerb : IVerb
         return command;
     }
 
-    // Checked here, so a typo fails before any namespace exists rather than in each daemon's log.
-    private static string[] ParseIo(string? text) => text switch
+    // Checked here with the daemon's own parser, so a typo fails before any namespace exists rather than in each daemon's log.
+    private static string[] ParseIo(string? text)
     {
-        null => [],
-        "batch" or "batch-threads" or "per-packet" or "per-packet-threads" => ["--io", text],
-        _ => throw ControlException.Usage($"invalid --io '{text}': use batch, batch-threads, per-packet or per-packet-threads"),
-    };
+        if (text is null)
+            return [];
+        RunOptionsReader.ParseIo(text);
+        return ["--io", text];
+    }
 
     private static int ParseNodes(string? text)
     {

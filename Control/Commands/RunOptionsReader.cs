@@ -61,14 +61,7 @@ internal static class RunOptionsReader
         if ((etcd.CertFile is null) != (etcd.KeyFile is null))
             throw ControlException.Usage("--etcd-certfile and --etcd-keyfile go together: give both or neither");
 
-        var io = (o.Value(result, "io") ?? "batch") switch
-        {
-            "batch" => IoMode.Batch,
-            "batch-threads" => IoMode.BatchThreads,
-            "per-packet" => IoMode.PerPacket,
-            "per-packet-threads" => IoMode.PerPacketThreads,
-            var other => throw ControlException.Usage($"invalid --io '{other}': use batch, batch-threads, per-packet or per-packet-threads"),
-        };
+        var io = ParseIo(o.Value(result, "io") ?? "batch");
         var offloads = new OffloadOptions(
             TunTso: o.Bool(result, "tun-tso", absent: true),
             TunUso: o.Bool(result, "tun-uso", absent: true),
@@ -135,4 +128,14 @@ internal static class RunOptionsReader
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    /// <summary>The <c>--io</c> value (also checked by <c>lab up --io</c> before it builds anything).</summary>
+    internal static IoMode ParseIo(string text) => text switch
+    {
+        "batch" => IoMode.Batch,
+        "batch-threads" => IoMode.BatchThreads,
+        "per-packet" => IoMode.PerPacket,
+        "per-packet-threads" => IoMode.PerPacketThreads,
+        var other => throw ControlException.Usage($"invalid --io '{other}': use batch, batch-threads, per-packet or per-packet-threads"),
+    };
 }
